@@ -1,0 +1,205 @@
+//! Printing results as text for people or JSON for scripts.
+
+use serde_json::{Value, json};
+use upnp_core::gateway::StatusInfo;
+use upnp_core::protocol::igd::ExternalAddressKind;
+use upnp_core::{Device, Discovery, Error, Gateway, MappingArgs, PortMappingEntry, Protocol};
+
+/// Where results go: text or JSON on stdout, failures on stderr (or JSON on stdout).
+pub struct Output {
+    json: bool,
+}
+
+impl Output {
+    pub fn new(json: bool) -> Self {
+        Output { json }
+    }
+
+    fn print_json(&self, value: Value) {
+        println!("{value}");
+    }
+
+    /// One line saying what failed and what to try.
+    pub fn failure(&self, what: &str, e: &Error) {
+        let result = e.result();
+        if self.json {
+            self.print_json(json!({
+                "error": format!("{what} failed: {e}"),
+                "result": result.code(),
+                "result_name": result.constant_name(),
+                "upnp_code": e.upnp_code(),
+                "hint": e.hint(),
+            }));
+        } else {
+            let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+            eprintln!("upnp: {what} failed: {e} [{}]{hint}", result.constant_name());
+        }
+    }
+
+    pub fn discovery(&self, d: &Discovery) {
+        if self.json {
+            self.print_json(json!({
+                "devices": d.devices.iter().map(device_json).collect::<Vec<_>>(),
+                "answers": d.answers,
+                "elapsed_ms": d.elapsed.as_secs_f64() * 1000.0,
+                "notes": d.notes,
+            }));
+            return;
+        }
+        println!(
+            "{} device(s) in {:.0} ms ({} distinct answers)",
+            d.devices.len(),
+            d.elapsed.as_secs_f64() * 1000.0,
+            d.answers
+        );
+        for (i, device) in d.devices.iter().enumerate() {
+            println!("{i}: {} [{}]", device.description_url, device.status.constant_name());
+            println!("   st: {}", device.service_type);
+            if let Some(g) = &device.gateway {
+                println!("   control: {} ({})", g.control_url(), g.service_type());
+                println!("   our address: {}", g.local_address());
+            }
+            if let Some(a) = &device.external_address {
+                println!("   external address: {a}");
+            }
+            if !device.note.is_empty() {
+                println!("   note: {}", device.note);
+            }
+        }
+        for note in &d.notes {
+            println!("note: {note}");
+        }
+    }
+
+    pub fn status(&self, device: &Device, status: &StatusInfo, external: &str) {
+        let gateway = device.gateway.as_ref().expect("status is shown for gateways");
+        let kind = upnp_core::protocol::igd::classify_external_address(external);
+        let nat_note = upnp_core::device::behind_nat_note(Some(external));
+        if self.json {
+            self.print_json(json!({
+                "device": device_json(device),
+                "connection_status": status.connection_status,
+                "last_connection_error": status.last_error,
+                "uptime_seconds": status.uptime_seconds,
+                "external_address": external,
+                "external_address_kind": kind_name(kind),
+                "note": nat_note,
+            }));
+            return;
+        }
+        let name = if device.friendly_name.is_empty() { "(no name)" } else { &device.friendly_name };
+        println!("Gateway:          {name} ({})", device.description_url);
+        println!("Service:          {} at {}", gateway.service_type(), gateway.control_url());
+        println!("Our address:      {}", gateway.local_address());
+        let uptime = status.uptime_seconds.map(|u| format!(", up {u} s")).unwrap_or_default();
+        println!("Connection:       {}{uptime}", status.connection_status);
+        println!("External address: {}", if external.is_empty() { "(unknown)" } else { external });
+        if !nat_note.is_empty() {
+            println!("Note:             {nat_note}");
+        }
+    }
+
+    pub fn external_ip(&self, external: &str) {
+        if self.json {
+            let kind = upnp_core::protocol::igd::classify_external_address(external);
+            self.print_json(json!({ "external_address": external, "external_address_kind": kind_name(kind) }));
+        } else {
+            println!("{external}");
+        }
+    }
+
+    pub fn added(&self, gateway: &Gateway, args: &MappingArgs, external_port: u16) {
+        if self.json {
+            self.print_json(json!({
+                "external_port": external_port,
+                "internal_port": args.internal_port,
+                "protocol": args.protocol.as_str(),
+                "internal_client": gateway.local_address(),
+                "description": args.description,
+                "lease_seconds": args.lease_seconds,
+            }));
+        } else {
+            println!(
+                "{} {external_port} -> {}:{} mapped ({})",
+                args.protocol,
+                gateway.local_address(),
+                args.internal_port,
+                lease_text(args.lease_seconds)
+            );
+        }
+    }
+
+    pub fn deleted(&self, port: u16, protocol: Protocol) {
+        if self.json {
+            self.print_json(json!({ "deleted": { "external_port": port, "protocol": protocol.as_str() } }));
+        } else {
+            println!("{protocol} {port} deleted");
+        }
+    }
+
+    pub fn mappings(&self, entries: &[PortMappingEntry]) {
+        if self.json {
+            let list: Vec<Value> = entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "external_port": e.external_port,
+                        "protocol": e.protocol,
+                        "internal_client": e.internal_client,
+                        "internal_port": e.internal_port,
+                        "description": e.description,
+                        "enabled": e.enabled,
+                        "remote_host": e.remote_host,
+                        "lease_seconds": e.lease_seconds,
+                    })
+                })
+                .collect();
+            self.print_json(json!({ "mappings": list }));
+            return;
+        }
+        if entries.is_empty() {
+            println!("no port mappings");
+        }
+        for e in entries {
+            println!(
+                "{:<3} {:>5} -> {}:{:<5} {:<9} {:?}{}",
+                e.protocol,
+                e.external_port,
+                e.internal_client,
+                e.internal_port,
+                lease_text(e.lease_seconds),
+                e.description,
+                if e.enabled { "" } else { " (disabled)" }
+            );
+        }
+    }
+}
+
+fn lease_text(seconds: u32) -> String {
+    if seconds == 0 { "permanent".into() } else { format!("{seconds} s") }
+}
+
+fn kind_name(kind: ExternalAddressKind) -> &'static str {
+    match kind {
+        ExternalAddressKind::Public => "public",
+        ExternalAddressKind::Private => "private",
+        ExternalAddressKind::Unknown => "unknown",
+    }
+}
+
+fn device_json(d: &Device) -> Value {
+    json!({
+        "description_url": d.description_url,
+        "service_type": d.service_type,
+        "usn": d.usn,
+        "igd_status": d.status.code(),
+        "igd_status_name": d.status.constant_name(),
+        "igd_control_url": d.gateway.as_ref().map(|g| g.control_url().to_string()).unwrap_or_default(),
+        "igd_service_type": d.gateway.as_ref().map(|g| g.service_type().to_string()).unwrap_or_default(),
+        "igd_our_addr": d.gateway.as_ref().map(|g| g.local_address().to_string()).unwrap_or_default(),
+        "external_address": d.external_address,
+        "behind_another_nat": d.is_behind_another_nat(),
+        "friendly_name": d.friendly_name,
+        "note": d.note,
+    })
+}

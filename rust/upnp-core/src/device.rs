@@ -1,0 +1,194 @@
+//! Examining one device: fetch its description, pick its connection service, check the
+//! WAN link. Each device is judged on its own (the engine copies one verdict to all).
+
+use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::net::http;
+use crate::protocol::description::parse_description;
+use crate::protocol::igd::{self, ConnectionVerdict, ExternalAddressKind};
+use crate::protocol::result::IgdStatus;
+use crate::protocol::url::{Host, HttpUrl};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::time::Instant;
+
+/// A device found by discovery (or named by URL): the engine's `UPNPDevice` fields and
+/// what we learnt on the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// The description URL (`LOCATION`), as the device sent it.
+    pub description_url: String,
+    /// The SSDP `ST` it answered with ("" when not discovered).
+    pub service_type: String,
+    /// The SSDP `USN` ("" when not discovered).
+    pub usn: String,
+    /// What we concluded about it.
+    pub status: IgdStatus,
+    /// Its connection service, when it has one we could talk to (set for `Disconnected`
+    /// too, so a caller may still try it).
+    pub gateway: Option<Gateway>,
+    /// The external address it reported ("" when it does not know).
+    pub external_address: Option<String>,
+    /// Root device `friendlyName`.
+    pub friendly_name: String,
+    /// Why the status is not OK, or a caveat about an OK one (private external address).
+    pub note: String,
+}
+
+impl Device {
+    /// A device that answered discovery but has not been examined.
+    pub(crate) fn unexamined(description_url: &str, service_type: &str, usn: &str, note: &str) -> Self {
+        Device {
+            description_url: description_url.to_string(),
+            service_type: service_type.to_string(),
+            usn: usn.to_string(),
+            status: IgdStatus::HttpError,
+            gateway: None,
+            external_address: None,
+            friendly_name: String::new(),
+            note: note.to_string(),
+        }
+    }
+
+    /// Whether ports can be mapped through it.
+    pub fn is_valid_gateway(&self) -> bool {
+        self.status == IgdStatus::Ok && self.gateway.is_some()
+    }
+
+    /// How its external address looks (`Unknown` when it gave none).
+    pub fn external_address_kind(&self) -> ExternalAddressKind {
+        self.external_address.as_deref().map_or(ExternalAddressKind::Unknown, igd::classify_external_address)
+    }
+
+    /// A usable gateway whose external address is private, carrier-grade NAT or unknown:
+    /// mappings work on this router, but another NAT is in front of it.
+    pub fn is_behind_another_nat(&self) -> bool {
+        self.is_valid_gateway() && self.external_address_kind() != ExternalAddressKind::Public
+    }
+}
+
+/// Fetches and judges the device whose description is at `location`, by `deadline`.
+pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> Device {
+    let mut device = Device::unexamined(description_url, "", "", "");
+    let answer = match http::get(location, deadline, http::DESCRIPTION_LIMIT) {
+        Ok(a) => a,
+        Err(e) => {
+            device.note = format!("description not fetched: {e}");
+            return device;
+        }
+    };
+    if answer.status != 200 {
+        device.note = format!("description not fetched: HTTP {}", answer.status);
+        return device;
+    }
+    if answer.body.iter().all(u8::is_ascii_whitespace) {
+        device.status = IgdStatus::HttpEmpty;
+        device.note = "empty description".into();
+        return device;
+    }
+    let description = match parse_description(&answer.body) {
+        Ok(d) => d,
+        Err(e) => {
+            device.status = IgdStatus::UnknownDevice;
+            device.note = e.to_string();
+            return device;
+        }
+    };
+    device.friendly_name = description.friendly_name.clone();
+    let services = description.connection_services();
+    if services.is_empty() {
+        device.status = IgdStatus::NoIgd;
+        device.note = format!("not an Internet gateway ({})", short_type(&description.device_type));
+        return device;
+    }
+    let local_address = match local_address_for(location) {
+        Ok(a) => a.to_string(),
+        Err(e) => {
+            device.status = IgdStatus::InvalidControl;
+            device.note = e.to_string();
+            return device;
+        }
+    };
+    // Relative control URLs resolve against URLBase when present, else the location.
+    let base = description.url_base.as_deref().and_then(|b| HttpUrl::parse(b).ok()).unwrap_or_else(|| location.clone());
+
+    let mut verdicts = Vec::new();
+    let mut fallback: Option<(Gateway, Option<String>)> = None;
+    for service in services {
+        let gateway = match base
+            .resolve(&service.control_url)
+            .map_err(|e| Error::Http(format!("control URL {:?} {e}", service.control_url)))
+            .and_then(|url| Gateway::new(&url.to_string(), &service.service_type, &local_address))
+        {
+            Ok(g) => g,
+            Err(e) => {
+                verdicts.push(ConnectionVerdict::NoControl);
+                device.note = e.to_string();
+                continue;
+            }
+        };
+        let status = gateway.status_info(deadline);
+        let external = gateway.external_ip_address(deadline);
+        let verdict =
+            igd::judge_connection(status.as_ref().ok().map(|s| s.connection_status.as_str()), external.is_ok());
+        verdicts.push(verdict);
+        match verdict {
+            ConnectionVerdict::Usable => {
+                device.gateway = Some(gateway);
+                device.external_address = external.ok();
+                break;
+            }
+            ConnectionVerdict::Disconnected if fallback.is_none() => {
+                let state = status.map(|s| s.connection_status).unwrap_or_default();
+                device.note = format!("the router says its WAN connection is {state:?}");
+                fallback = Some((gateway, external.ok()));
+            }
+            _ => {
+                if let Err(e) = status.and(external) {
+                    device.note = format!("connection service not answering: {e}");
+                }
+            }
+        }
+    }
+    device.status = igd::device_status(&verdicts);
+    if device.status == IgdStatus::Ok {
+        device.note = behind_nat_note(device.external_address.as_deref());
+    } else if let Some((gateway, external)) = fallback {
+        device.gateway = Some(gateway);
+        device.external_address = external;
+    }
+    device
+}
+
+/// A caveat for a working gateway whose external address is not public ("" if public).
+pub fn behind_nat_note(external_address: Option<&str>) -> String {
+    match external_address.map(|a| (a, igd::classify_external_address(a))) {
+        Some((_, ExternalAddressKind::Public)) => String::new(),
+        Some((a, ExternalAddressKind::Private)) => format!(
+            "the router's external address {a} is private (carrier-grade NAT or another router): \
+             players outside cannot reach mapped ports"
+        ),
+        _ => "the router does not know its external address (it may be behind another NAT)".into(),
+    }
+}
+
+fn local_address_for(location: &HttpUrl) -> Result<IpAddr, Error> {
+    let peer = match location.host() {
+        Host::Ip(ip) => *ip,
+        // Only user-given URLs can carry names; discovery refuses them.
+        Host::Name(name) => (name.as_str(), location.port())
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .map(|a| a.ip())
+            .ok_or_else(|| Error::Http(format!("cannot resolve {name}")))?,
+    };
+    http::local_address_towards(peer)
+}
+
+fn short_type(device_type: &str) -> &str {
+    if device_type.is_empty() {
+        "no device type"
+    } else {
+        device_type.strip_prefix("urn:schemas-upnp-org:device:").unwrap_or(device_type)
+    }
+}

@@ -1,0 +1,128 @@
+//! The crate's one error type: what went wrong, the engine's `UPNPResult` for it, and a
+//! sentence for a person.
+
+use crate::protocol::igd::InvalidArgument;
+use crate::protocol::result::{UpnpResult, upnp_error_name};
+use crate::protocol::soap::SoapError;
+use std::fmt;
+
+/// A failed UPnP operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// An argument was rejected before anything was sent.
+    InvalidArgument(InvalidArgument),
+    /// The router answered with a UPnP error.
+    Upnp {
+        /// The action that failed.
+        action: &'static str,
+        /// UPnP error code (e.g. 718).
+        code: u32,
+        /// The router's text for it.
+        description: String,
+    },
+    /// No usable HTTP exchange: refused, timed out, reset, error status, empty body.
+    Http(String),
+    /// An answer arrived but is not what the protocol says it should be.
+    InvalidResponse(String),
+    /// A socket could not be opened, configured or used.
+    Socket(String),
+    /// No device answered discovery.
+    NoDevices,
+    /// Devices answered, but none is a usable gateway.
+    NoGateway,
+    /// Work was abandoned because its owner asked to stop.
+    Cancelled,
+}
+
+impl Error {
+    /// The engine's result code for this error.
+    pub fn result(&self) -> UpnpResult {
+        match self {
+            Error::InvalidArgument(a) => a.result,
+            Error::Upnp { code, .. } => UpnpResult::from_upnp_error(*code),
+            Error::Http(_) => UpnpResult::HttpError,
+            Error::InvalidResponse(_) => UpnpResult::InvalidResponse,
+            Error::Socket(_) => UpnpResult::SocketError,
+            Error::NoDevices => UpnpResult::NoDevices,
+            Error::NoGateway => UpnpResult::NoGateway,
+            Error::Cancelled => UpnpResult::UnknownError,
+        }
+    }
+
+    /// The UPnP error code, when the router sent one.
+    pub fn upnp_code(&self) -> Option<u32> {
+        match self {
+            Error::Upnp { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// What a person could try next, when there is something useful to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self.result() {
+            UpnpResult::ConflictWithOtherMapping => {
+                "another device on this network already uses this port: choose another port, or let the router pick one"
+            }
+            UpnpResult::NotAuthorized => {
+                "the router does not allow this mapping (ports below 1024, mappings for another computer, or UPnP set to read-only)"
+            }
+            UpnpResult::ActionFailed => {
+                "the router could not make the mapping; if its external address is private (carrier-grade NAT) no mapping can work"
+            }
+            UpnpResult::OnlyPermanentLeaseSupported => "this router only accepts permanent mappings: use lease 0",
+            UpnpResult::SamePortValuesRequired => "this router needs the internal port to equal the external port",
+            UpnpResult::NoPortMapsAvailable => "the router's mapping table is full: remove mappings you no longer need",
+            UpnpResult::ConflictWithOtherMechanism => {
+                "the port is used by the router itself or by a manual forwarding rule"
+            }
+            UpnpResult::NoDevices => {
+                "no UPnP device answered: check that UPnP is enabled on the router and that this computer is on its network (or pick the interface)"
+            }
+            UpnpResult::NoGateway => {
+                "devices answered, but none is an Internet gateway with UPnP port mapping switched on"
+            }
+            UpnpResult::HttpError => "the router did not answer in time; try again, or give a longer timeout",
+            UpnpResult::SocketError => "check the network interface and that the local port is free",
+            _ => return None,
+        })
+    }
+
+    /// Wraps a SOAP-level failure of `action`.
+    pub(crate) fn from_soap(action: &'static str, e: SoapError) -> Self {
+        match e {
+            SoapError::Fault { code, description } => Error::Upnp { action, code, description },
+            SoapError::Empty => Error::Http(format!("{action}: the router sent an empty answer")),
+            SoapError::Status(s) => Error::Http(format!("{action}: the router answered HTTP {s}")),
+            SoapError::Unexpected(why) => Error::InvalidResponse(format!("{action}: {why}")),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidArgument(a) => f.write_str(a.message),
+            Error::Upnp { action, code, description } => {
+                let standard = upnp_error_name(*code).unwrap_or("unknown code");
+                let said = if description.is_empty() || description == standard {
+                    String::new()
+                } else {
+                    format!(", router said {:?}", description.chars().take(80).collect::<String>())
+                };
+                write!(f, "{action} refused by the router: UPnP error {code} ({standard}{said})")
+            }
+            Error::Http(m) | Error::InvalidResponse(m) | Error::Socket(m) => f.write_str(m),
+            Error::NoDevices => f.write_str("no UPnP device answered"),
+            Error::NoGateway => f.write_str("no UPnP device is a usable Internet gateway"),
+            Error::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<InvalidArgument> for Error {
+    fn from(a: InvalidArgument) -> Self {
+        Error::InvalidArgument(a)
+    }
+}

@@ -1,0 +1,23 @@
+//! A UPnP Internet Gateway Device client in pure Rust, built for games: it finds the
+//! router, maps ports and never blocks past the caller's deadline.
+//!
+//! Layout:
+//! - [`protocol`]: pure functions over bytes and values (SSDP, descriptions, SOAP, URLs,
+//!   the engine's result codes). No I/O.
+//! - [`net`]: the only I/O, each call bounded by a deadline.
+//! - [`discover`], [`device`], [`gateway`]: the client API built from the two.
+
+pub mod device;
+pub mod discover;
+pub mod error;
+pub mod gateway;
+pub mod net;
+pub mod protocol;
+
+pub use device::Device;
+pub use discover::{DiscoverOptions, Discovery, device_from_url, discover, find_gateway};
+pub use error::Error;
+pub use gateway::Gateway;
+pub use net::ssdp::SocketConfig;
+pub use protocol::igd::{MappingArgs, PortMappingEntry, Protocol};
+pub use protocol::result::{IgdStatus, UpnpResult};

@@ -1,0 +1,203 @@
+//! The SSDP socket: where M-SEARCH requests go out and answers come back.
+
+use crate::error::Error;
+use crate::protocol::ssdp::{self, GROUP_V4, GROUP_V6_LINK, GROUP_V6_SITE, SSDP_PORT};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::time::Instant;
+
+/// How the search socket is set up; mirrors the engine's discovery properties.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SocketConfig {
+    /// Search over IPv6 (`ff05::c`, then `ff02::c`) instead of IPv4.
+    pub ipv6: bool,
+    /// Multicast TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// Source port: 0 lets the system choose, 1 means 1900, anything else is used as is.
+    pub local_port: u16,
+    /// Interface for multicast, by name (`eth0`) or by one of its addresses. With an
+    /// IPv4 address the socket is also bound to it, as miniupnpc does.
+    pub multicast_if: Option<String>,
+    /// Send the searches to this address instead of the multicast groups (tests point
+    /// discovery at a simulator on 127.0.0.1 this way).
+    pub unicast_target: Option<SocketAddr>,
+}
+
+/// A UDP socket set up for M-SEARCH, with its destinations.
+#[derive(Debug)]
+pub struct SearchSocket {
+    socket: UdpSocket,
+    /// Where each search goes, with the `HOST` header for that destination.
+    destinations: Vec<(SocketAddr, String)>,
+}
+
+impl SearchSocket {
+    /// Opens and configures the socket.
+    pub fn open(config: &SocketConfig) -> Result<Self, Error> {
+        let ipv6 = match config.unicast_target {
+            Some(target) => target.is_ipv6(),
+            None => config.ipv6,
+        };
+        let socket = Socket::new(if ipv6 { Domain::IPV6 } else { Domain::IPV4 }, Type::DGRAM, Some(Protocol::UDP))
+            .map_err(|e| socket_error("cannot open a UDP socket", e))?;
+        socket.set_reuse_address(true).map_err(|e| socket_error("cannot set SO_REUSEADDR", e))?;
+        let port = match config.local_port {
+            1 => SSDP_PORT,
+            p => p,
+        };
+        let interface = match &config.multicast_if {
+            Some(name) if !name.is_empty() => Some(resolve_interface(name, ipv6)?),
+            _ => None,
+        };
+
+        let bind_addr: SocketAddr = if ipv6 {
+            socket.set_only_v6(true).map_err(|e| socket_error("cannot make the socket IPv6-only", e))?;
+            // A failed hop limit is not fatal (miniupnpc ignores it too).
+            let _ = socket.set_multicast_hops_v6(u32::from(config.ttl));
+            if let Some(Interface::V6 { index }) = interface {
+                socket
+                    .set_multicast_if_v6(index)
+                    .map_err(|e| socket_error("cannot select the multicast interface", e))?;
+            }
+            SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0).into()
+        } else {
+            let _ = socket.set_multicast_ttl_v4(u32::from(config.ttl));
+            let mut bind_ip = Ipv4Addr::UNSPECIFIED;
+            if let Some(Interface::V4 { address, bind }) = interface {
+                socket
+                    .set_multicast_if_v4(&address)
+                    .map_err(|e| socket_error("cannot select the multicast interface", e))?;
+                if bind {
+                    bind_ip = address;
+                }
+            }
+            SocketAddrV4::new(bind_ip, port).into()
+        };
+        socket
+            .bind(&bind_addr.into())
+            .map_err(|e| socket_error(&format!("cannot bind the search socket to {bind_addr}"), e))?;
+
+        let destinations = match config.unicast_target {
+            Some(target) if target.is_ipv6() => vec![(target, ssdp::host_header_v6(GROUP_V6_LINK))],
+            Some(target) => vec![(target, ssdp::host_header_v4())],
+            None if ipv6 => {
+                let scope = match interface {
+                    Some(Interface::V6 { index }) => index,
+                    _ => 0,
+                };
+                vec![
+                    (SocketAddrV6::new(GROUP_V6_SITE, SSDP_PORT, 0, scope).into(), ssdp::host_header_v6(GROUP_V6_SITE)),
+                    (SocketAddrV6::new(GROUP_V6_LINK, SSDP_PORT, 0, scope).into(), ssdp::host_header_v6(GROUP_V6_LINK)),
+                ]
+            }
+            None => vec![(SocketAddrV4::new(GROUP_V4, SSDP_PORT).into(), ssdp::host_header_v4())],
+        };
+        Ok(SearchSocket { socket: socket.into(), destinations })
+    }
+
+    /// Sends one M-SEARCH for `st` to every destination. Fails only when no destination
+    /// could be reached at all.
+    pub fn send_search(&self, st: &str, mx: u64) -> Result<(), Error> {
+        let mut last_error = None;
+        let mut sent = 0;
+        for (destination, host) in &self.destinations {
+            let request = ssdp::build_msearch(host, st, mx);
+            match self.socket.send_to(request.as_bytes(), destination) {
+                Ok(_) => sent += 1,
+                Err(e) => last_error = Some((destination, e)),
+            }
+        }
+        match (sent, last_error) {
+            (0, Some((destination, e))) => {
+                let hint = if e.raw_os_error() == Some(NETWORK_UNREACHABLE) {
+                    " (no route for multicast here: choose the network interface explicitly)"
+                } else {
+                    ""
+                };
+                Err(socket_error(&format!("cannot send the search to {destination}{hint}"), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits for the next datagram until `deadline`; `Ok(None)` when the time is up.
+    pub fn receive(&self, buf: &mut [u8], deadline: Instant) -> io::Result<Option<(usize, SocketAddr)>> {
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Ok(None);
+            }
+            self.socket.set_read_timeout(Some(remaining))?;
+            match self.socket.recv_from(buf) {
+                Ok(got) => return Ok(Some(got)),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
+                // Windows reports an earlier ICMP "port unreachable" on the next receive.
+                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A second handle on the same socket, for a receiving thread.
+    pub fn try_clone(&self) -> Result<Self, Error> {
+        Ok(SearchSocket {
+            socket: self.socket.try_clone().map_err(|e| socket_error("cannot clone the socket", e))?,
+            destinations: self.destinations.clone(),
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.socket.local_addr().ok()
+    }
+}
+
+#[cfg(unix)]
+const NETWORK_UNREACHABLE: i32 = 101;
+#[cfg(windows)]
+const NETWORK_UNREACHABLE: i32 = 10051;
+#[cfg(not(any(unix, windows)))]
+const NETWORK_UNREACHABLE: i32 = -1;
+
+#[derive(Clone, Copy, Debug)]
+enum Interface {
+    V4 { address: Ipv4Addr, bind: bool },
+    V6 { index: u32 },
+}
+
+/// Turns `discover_multicast_if` (a name or an address) into what the socket needs.
+fn resolve_interface(name_or_address: &str, ipv6: bool) -> Result<Interface, Error> {
+    let interfaces = if_addrs::get_if_addrs().map_err(|e| socket_error("cannot list the network interfaces", e))?;
+    let by_address = name_or_address.parse::<IpAddr>().ok();
+    let matches = |i: &&if_addrs::Interface| match by_address {
+        Some(ip) => i.ip() == ip,
+        None => i.name == name_or_address,
+    };
+    let found: Vec<&if_addrs::Interface> = interfaces.iter().filter(matches).collect();
+    if found.is_empty() {
+        return Err(Error::Socket(match by_address {
+            Some(ip) => format!("no network interface has the address {ip}"),
+            None => format!("no network interface is named {name_or_address:?}"),
+        }));
+    }
+    if ipv6 {
+        // The index is what IPv6 multicast needs; any address of the interface gives it.
+        let index = found.iter().find_map(|i| i.index).ok_or_else(|| {
+            Error::Socket(format!("the interface {name_or_address:?} has no index for IPv6 multicast"))
+        })?;
+        return Ok(Interface::V6 { index });
+    }
+    let address = found
+        .iter()
+        .find_map(|i| match i.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .ok_or_else(|| Error::Socket(format!("the interface {name_or_address:?} has no IPv4 address")))?;
+    Ok(Interface::V4 { address, bind: by_address.is_some() })
+}
+
+fn socket_error(what: &str, e: io::Error) -> Error {
+    Error::Socket(format!("{what}: {e}"))
+}
