@@ -167,23 +167,25 @@ fn run(cli: &Cli, out: &Output) -> Result<(), Failure> {
             .map_err(|e| (what.clone(), e.into()))?;
             let device = gateway_device(o)?;
             let gateway = device.gateway.as_ref().expect("a valid gateway has a connection service");
+            let started = Instant::now();
             let external_port = if *any {
                 gateway.add_any_port_mapping(&args, deadline())
             } else {
                 gateway.add_port_mapping(&args, deadline()).map(|()| args.external_port)
             }
             .map_err(|e| (what, e))?;
-            out.added(gateway, &args, external_port);
+            out.added(gateway, &args, external_port, started.elapsed());
             Ok(())
         }
         Command::Delete { port, proto } => {
             let device = gateway_device(o)?;
             let gateway = device.gateway.as_ref().expect("a valid gateway has a connection service");
             let protocol = igd::Protocol::parse(proto.engine_name()).expect("UDP and TCP parse");
+            let started = Instant::now();
             gateway
                 .delete_port_mapping(*port, protocol, deadline())
                 .map_err(|e| (format!("deleting {protocol} port {port}"), e))?;
-            out.deleted(*port, protocol);
+            out.deleted(*port, protocol, started.elapsed());
             Ok(())
         }
         Command::List => {

@@ -1,6 +1,7 @@
 //! Printing results as text for people or JSON for scripts.
 
 use serde_json::{Value, json};
+use std::time::Duration;
 use upnp_core::gateway::StatusInfo;
 use upnp_core::protocol::igd::ExternalAddressKind;
 use upnp_core::{Device, Discovery, Error, Gateway, MappingArgs, PortMappingEntry, Protocol};
@@ -108,7 +109,7 @@ impl Output {
         }
     }
 
-    pub fn added(&self, gateway: &Gateway, args: &MappingArgs, external_port: u16) {
+    pub fn added(&self, gateway: &Gateway, args: &MappingArgs, external_port: u16, took: Duration) {
         if self.json {
             self.print_json(json!({
                 "external_port": external_port,
@@ -117,6 +118,7 @@ impl Output {
                 "internal_client": gateway.local_address(),
                 "description": args.description,
                 "lease_seconds": args.lease_seconds,
+                "action_ms": took.as_secs_f64() * 1000.0,
             }));
         } else {
             println!(
@@ -129,9 +131,12 @@ impl Output {
         }
     }
 
-    pub fn deleted(&self, port: u16, protocol: Protocol) {
+    pub fn deleted(&self, port: u16, protocol: Protocol, took: Duration) {
         if self.json {
-            self.print_json(json!({ "deleted": { "external_port": port, "protocol": protocol.as_str() } }));
+            self.print_json(json!({
+                "deleted": { "external_port": port, "protocol": protocol.as_str() },
+                "action_ms": took.as_secs_f64() * 1000.0,
+            }));
         } else {
             println!("{protocol} {port} deleted");
         }

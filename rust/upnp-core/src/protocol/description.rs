@@ -188,6 +188,24 @@ mod tests {
     }
 
     #[test]
+    fn newer_ip_connection_versions_rank_first() {
+        let service =
+            |t: &str, url: &str| Service { service_type: t.into(), control_url: url.into(), ..Default::default() };
+        let d = Description {
+            services: vec![
+                service("urn:schemas-upnp-org:service:WANPPPConnection:1", "/ppp"),
+                service("urn:schemas-upnp-org:service:WANIPConnection:1", "/ip1"),
+                service("urn:schemas-upnp-org:service:Layer3Forwarding:1", "/l3f"),
+                service("urn:schemas-upnp-org:service:WANIPConnection:2", "/ip2"),
+                service("urn:schemas-upnp-org:service:WANIPConnection:x", "/junk"),
+            ],
+            ..Default::default()
+        };
+        let order: Vec<&str> = d.connection_services().iter().map(|s| s.control_url.as_str()).collect();
+        assert_eq!(order, ["/ip2", "/ip1", "/ppp"]);
+    }
+
+    #[test]
     fn add_any_needs_v2() {
         assert!(supports_add_any("urn:schemas-upnp-org:service:WANIPConnection:2"));
         assert!(!supports_add_any("urn:schemas-upnp-org:service:WANIPConnection:1"));

@@ -1,0 +1,319 @@
+//! The real-router test bed, for integration tests: brings up miniupnpd in network
+//! namespaces (tests/testbed/igd-up.sh), runs programs inside the client namespace, and
+//! reads the router's real state (its lease file, its nftables rules, its log).
+//!
+//! Network safety: every program under test runs inside the bed's client namespace
+//! (`ip netns exec`); nothing here sends a packet from the host's own namespace.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How a bed's router is set up (environment of igd-up.sh).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// IGDv2 description, public external address 11.22.33.44.
+    V2,
+    /// IGDv1 description (the SOAP layer still has the v2 actions).
+    V1,
+    /// No external address configured: the router's WAN address is private (CGNAT case).
+    PrivateWan,
+    /// IGDv2, but the client has no multicast route (an interface must be chosen).
+    NoMulticastRoute,
+}
+
+impl Mode {
+    fn env(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Mode::V2 => vec![],
+            Mode::V1 => vec![("IGD_FORCE_V1", "yes")],
+            Mode::PrivateWan => vec![("IGD_EXT_IP", "none")],
+            Mode::NoMulticastRoute => vec![("IGD_MCAST_ROUTE", "0")],
+        }
+    }
+}
+
+/// One running test bed.
+#[derive(Debug)]
+pub struct Bed {
+    /// Short name; namespaces are `gu-<name>-r`, `-c`, `-w`.
+    pub name: String,
+    /// The router namespace.
+    pub router: String,
+    /// The client namespace (10.77.0.2 and 10.77.0.3, fd77::2).
+    pub client: String,
+    /// The WAN namespace (10.78.0.1).
+    pub wan: String,
+    /// `IGD_*` values printed by igd-up.sh.
+    pub env: BTreeMap<String, String>,
+    /// State directory (config, log, leases).
+    pub state_dir: PathBuf,
+}
+
+/// Beds to take down when the test process exits.
+static LIVE_BEDS: Mutex<Vec<(String, String, String, PathBuf)>> = Mutex::new(Vec::new());
+
+extern "C" fn take_down_live_beds() {
+    let beds = LIVE_BEDS.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+    for (router, client, wan, state) in beds {
+        let _ = Command::new(testbed_dir().join("igd-down.sh"))
+            .args([&router, &client, &wan])
+            .env("IGD_STATE_DIR", &state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+fn testbed_dir() -> PathBuf {
+    repo_root().join("tests/testbed")
+}
+
+/// The directory holding the workspace's built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("executable path");
+    // target/<profile>/deps/<test> or target/<profile>/<bin> -> target/<profile>
+    let dir = exe.parent().expect("executable directory");
+    if dir.ends_with("deps") { dir.parent().expect("target directory").to_path_buf() } else { dir.to_path_buf() }
+}
+
+impl Bed {
+    /// Brings up a bed; it is taken down when the test process exits.
+    pub fn up(name: &str, mode: Mode) -> Bed {
+        Self::up_with(name, &mode.env())
+    }
+
+    /// Brings up a bed with extra igd-up.sh environment (`IGD_EXT_IP`, ...).
+    pub fn up_with(name: &str, env: &[(&str, &str)]) -> Bed {
+        assert!(nix_is_root(), "the test bed needs root (run tests/run.sh)");
+        let (router, client, wan) = (format!("gu-{name}-r"), format!("gu-{name}-c"), format!("gu-{name}-w"));
+        let state_dir = std::env::temp_dir().join(format!("godot-upnp-bed-{name}"));
+        {
+            let mut live = LIVE_BEDS.lock().unwrap();
+            if live.is_empty() {
+                // SAFETY: registering a plain extern "C" fn with the C runtime.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::atexit(take_down_live_beds);
+                }
+            }
+            live.push((router.clone(), client.clone(), wan.clone(), state_dir.clone()));
+        }
+        let mut command = Command::new(testbed_dir().join("igd-up.sh"));
+        command.args([&router, &client, &wan]).env("IGD_STATE_DIR", &state_dir);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().expect("run igd-up.sh");
+        assert!(out.status.success(), "igd-up.sh {name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Bed { name: name.to_string(), router, client, wan, env, state_dir }
+    }
+
+    /// An `IGD_*` value from igd-up.sh, e.g. `IGD_ROOTDESC`.
+    pub fn var(&self, key: &str) -> &str {
+        self.env.get(key).map(String::as_str).unwrap_or_else(|| panic!("igd-up.sh printed no {key}"))
+    }
+
+    /// A command run inside the client namespace.
+    pub fn in_client(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.client]).arg(program);
+        c
+    }
+
+    /// A command run inside the WAN namespace.
+    pub fn in_wan(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.wan]).arg(program);
+        c
+    }
+
+    /// Runs our `upnp` CLI inside the client namespace with `--json`.
+    pub fn upnp(&self, args: &[&str]) -> Run {
+        let started = Instant::now();
+        let out = self.in_client(bin_dir().join("upnp")).arg("--json").args(args).output().expect("run upnp");
+        Run::new(out, started.elapsed())
+    }
+
+    /// The router's mappings from its lease file (its own record of what it granted).
+    pub fn leases(&self) -> Vec<Lease> {
+        let text = std::fs::read_to_string(self.state_dir.join("upnp.leases")).unwrap_or_default();
+        text.lines().filter_map(Lease::parse).collect()
+    }
+
+    /// The lease for one external port and protocol, if the router holds one.
+    pub fn lease(&self, port: u16, protocol: &str) -> Option<Lease> {
+        self.leases().into_iter().find(|l| l.external_port == port && l.protocol == protocol)
+    }
+
+    /// The router's DNAT rules, as nft prints them.
+    pub fn dnat_rules(&self) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.router, "nft", "list", "chain", "inet", "igd", "prerouting_miniupnpd"])
+            .output()
+            .expect("nft list");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The router daemon's debug log so far.
+    pub fn router_log(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("miniupnpd.log")).unwrap_or_default()
+    }
+
+    /// Sends a SOAP action to the router from the second LAN address (10.77.0.3), as
+    /// another computer on the LAN would. Independent of the code under test (curl).
+    pub fn soap_from_other_host(&self, action: &str, args: &[(&str, &str)]) -> (u16, String) {
+        let service = self.connection_service_type();
+        let mut body = format!(
+            "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+             s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:{action} xmlns:u=\"{service}\">"
+        );
+        for (k, v) in args {
+            body.push_str(&format!("<{k}>{v}</{k}>"));
+        }
+        body.push_str(&format!("</u:{action}></s:Body></s:Envelope>"));
+        let gateway = self.var("IGD_GATEWAY");
+        let out = self
+            .in_client("curl")
+            .args(["-s", "-m", "5", "-w", "\n%{http_code}", "--interface", self.var("IGD_OTHER_CLIENT_IP")])
+            .args(["-H", &format!("SOAPAction: \"{service}#{action}\""), "-H", "Content-Type: text/xml"])
+            .args(["--data", &body, &format!("http://{gateway}:5000/ctl/IPConn")])
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// Maps `port` to the other LAN host (10.77.0.3) and checks the router took it.
+    pub fn other_host_maps(&self, port: u16, protocol: &str) {
+        let port_text = port.to_string();
+        let other = self.var("IGD_OTHER_CLIENT_IP").to_string();
+        let (code, body) = self.soap_from_other_host(
+            "AddPortMapping",
+            &[
+                ("NewRemoteHost", ""),
+                ("NewExternalPort", &port_text),
+                ("NewProtocol", protocol),
+                ("NewInternalPort", &port_text),
+                ("NewInternalClient", &other),
+                ("NewEnabled", "1"),
+                ("NewPortMappingDescription", "other-host"),
+                ("NewLeaseDuration", "3600"),
+            ],
+        );
+        assert_eq!(code, 200, "the other host's mapping was refused: {body}");
+        let lease = self.lease(port, protocol).expect("the router lists the other host's mapping");
+        assert_eq!(lease.internal_client, other);
+    }
+
+    fn connection_service_type(&self) -> String {
+        // The SOAP layer of miniupnpd accepts v1 and v2 URNs in both modes.
+        "urn:schemas-upnp-org:service:WANIPConnection:1".to_string()
+    }
+}
+
+/// One line of miniupnpd's lease file: `PROTO:EPORT:IADDR:IPORT:EXPIRY:DESC`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// "UDP" or "TCP".
+    pub protocol: String,
+    /// External port.
+    pub external_port: u16,
+    /// LAN address the port goes to.
+    pub internal_client: String,
+    /// Internal port.
+    pub internal_port: u16,
+    /// Expiry as a Unix timestamp (0 = none).
+    pub expires_at: u64,
+    /// Description.
+    pub description: String,
+}
+
+impl Lease {
+    fn parse(line: &str) -> Option<Lease> {
+        let mut parts = line.splitn(6, ':');
+        Some(Lease {
+            protocol: parts.next()?.to_string(),
+            external_port: parts.next()?.parse().ok()?,
+            internal_client: parts.next()?.to_string(),
+            internal_port: parts.next()?.parse().ok()?,
+            expires_at: parts.next()?.parse().ok()?,
+            description: parts.next().unwrap_or("").to_string(),
+        })
+    }
+
+    /// Seconds until the lease expires (0 when it never does).
+    pub fn seconds_left(&self) -> u64 {
+        if self.expires_at == 0 {
+            return 0;
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        self.expires_at.saturating_sub(now)
+    }
+}
+
+/// A finished run of the CLI.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Wall time, process start included.
+    pub wall: Duration,
+}
+
+impl Run {
+    fn new(out: Output, wall: Duration) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            wall,
+        }
+    }
+
+    /// The JSON document the CLI printed.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("upnp printed no JSON ({e}):\nstdout: {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    /// Asserts success and returns the JSON.
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.code, 0, "upnp failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self.json()
+    }
+
+    /// Asserts failure with this `UPNPResult` value and returns the JSON.
+    pub fn fails_with(&self, result: i64) -> Value {
+        assert_ne!(self.code, 0, "upnp succeeded but should have failed: {}", self.stdout);
+        let json = self.json();
+        assert_eq!(json["result"].as_i64(), Some(result), "unexpected result: {json}");
+        json
+    }
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::geteuid() == 0
+    }
+}

@@ -1,0 +1,235 @@
+#!/bin/bash
+# Copied from the shared IGD test bed; ours to change.
+# Stand up a real UPnP IGD (Debian's miniupnpd 2.3.1, nftables build by
+# default, iptables build via IGD_MINIUPNPD) inside Linux network namespaces:
+#
+#   [client ns]  c0 10.77.0.2/24 (+10.77.0.3/24) fd77::2/64
+#        |  veth
+#   [router ns]  lan0 10.77.0.1/24 fd77::1/64   (miniupnpd listens here)
+#                wan0 10.78.0.2/24 fd78::2/64   (miniupnpd external iface)
+#        |  veth
+#   [wan ns]     w0 10.78.0.1/24 fd78::1/64
+#
+# Every veth end is created directly inside a namespace this script made; the
+# host namespace, its interfaces and its routes are never touched. No
+# namespace has a default route, so nothing can leave the test bed.
+# Prints KEY=VALUE lines (IGD_*) on stdout for the caller; logs on stderr.
+# If it fails half-way the namespaces stay for inspection; igd-down.sh (which
+# igd-up.sh also runs first) removes them.
+#
+# Usage: igd-up.sh [ROUTER_NS [CLIENT_NS [WAN_NS]]]
+# Environment (all optional):
+#   IGD_INSTALL=1        apt-get install the packages if missing
+#   IGD_STATE_DIR        where config/log/pid/leases go (default: $TMPDIR/igd-<router ns>)
+#   IGD_HTTP_PORT        miniupnpd HTTP port (default 5000)
+#   IGD_EXT_IP           external address miniupnpd reports (default 11.22.33.44, must
+#                        not be private/reserved for miniupnpd 2.3.1; never contacted).
+#                        IGD_EXT_IP=none drops ext_ip: the daemon then reads the private
+#                        WAN address and refuses to forward (a "behind CGNAT" router)
+#   IGD_FORCE_V1=yes     serve an IGDv1 description instead of IGDv2
+#   IGD_UUID             device uuid (fixed default for reproducible fixtures)
+#   IGD_NOTIFY_INTERVAL  SSDP NOTIFY interval in seconds (default 30)
+#   IGD_LAN4/IGD_WAN4    /24 prefixes without the last octet (default 10.77.0 / 10.78.0)
+#   IGD_MCAST_ROUTE=0    do not add the 224.0.0.0/4 route in the client ns (then a
+#                        client must pick the multicast interface itself, like upnpc -m)
+#   IGD_MINIUPNPD        miniupnpd binary (default: miniupnpd on PATH). The backend
+#                        (nftables or iptables) is read from its --version output.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROUTER_NS=${1:-${IGD_ROUTER_NS:-igd-router}}
+CLIENT_NS=${2:-${IGD_CLIENT_NS:-igd-client}}
+WAN_NS=${3:-${IGD_WAN_NS:-igd-wan}}
+STATE_DIR=${IGD_STATE_DIR:-${TMPDIR:-/tmp}/igd-$ROUTER_NS}
+HTTP_PORT=${IGD_HTTP_PORT:-5000}
+EXT_IP=${IGD_EXT_IP:-11.22.33.44}
+FORCE_V1=${IGD_FORCE_V1:-no}
+UUID=${IGD_UUID:-3f6e2a1c-5b7d-4e8f-9a0b-1c2d3e4f5a6b}
+NOTIFY_INTERVAL=${IGD_NOTIFY_INTERVAL:-30}
+LAN4=${IGD_LAN4:-10.77.0}
+WAN4=${IGD_WAN4:-10.78.0}
+LAN6=fd77:
+WAN6=fd78:
+NFT_TABLE=igd
+MINIUPNPD=${IGD_MINIUPNPD:-miniupnpd}
+
+log() { printf '[igd-up %s] %s\n' "$(date +%T.%N | cut -c1-12)" "$*" >&2; }
+T0=$(date +%s.%N)
+
+# 0. packages ---------------------------------------------------------------
+need=()
+command -v "$MINIUPNPD" >/dev/null || need+=(miniupnpd-nftables)
+command -v nft >/dev/null || need+=(nftables)
+command -v upnpc >/dev/null || need+=(miniupnpc)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+  if [[ ${IGD_INSTALL:-0} == 1 ]]; then
+    log "installing ${need[*]}"
+    # Only the backend binary package: the 'miniupnpd' wrapper package adds an
+    # init script/debconf that could start the daemon on the host's interfaces.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2
+  else
+    log "missing packages: ${need[*]} (set IGD_INSTALL=1 to install them)"; exit 1
+  fi
+fi
+case $("$MINIUPNPD" --version 2>&1) in
+  *nftables*) BACKEND=nftables ;;
+  *iptables*) BACKEND=iptables
+    command -v iptables-legacy >/dev/null || { log "iptables backend needs the iptables package"; exit 1; } ;;
+  *) log "cannot tell the firewall backend of $MINIUPNPD"; exit 1 ;;
+esac
+
+# 1. idempotent cleanup of a previous run -----------------------------------
+"$HERE/igd-down.sh" "$ROUTER_NS" "$CLIENT_NS" "$WAN_NS"
+
+# 2. namespaces and links ---------------------------------------------------
+for ns in "$ROUTER_NS" "$CLIENT_NS" "$WAN_NS"; do
+  ip netns add "$ns"
+  # no duplicate address detection: addresses are usable immediately
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+  ip -n "$ns" link set lo up
+done
+# fixed MACs so that IPv6 link-local addresses (SSDP answers to ff02::c come
+# from them) are the same on every run
+ip -n "$ROUTER_NS" link add lan0 address 02:77:00:00:00:01 type veth \
+  peer name c0 address 02:77:00:00:00:02 netns "$CLIENT_NS"
+ip -n "$ROUTER_NS" link add wan0 address 02:78:00:00:00:02 type veth \
+  peer name w0 address 02:78:00:00:00:01 netns "$WAN_NS"
+
+ip -n "$ROUTER_NS" addr add "$LAN4.1/24" dev lan0
+ip -n "$ROUTER_NS" addr add "${LAN6}:1/64" dev lan0 nodad
+ip -n "$ROUTER_NS" addr add "$WAN4.2/24" dev wan0
+ip -n "$ROUTER_NS" addr add "${WAN6}:2/64" dev wan0 nodad
+ip -n "$CLIENT_NS" addr add "$LAN4.2/24" dev c0
+# a second "LAN host" (secondary address) for conflict / secure-mode tests
+ip -n "$CLIENT_NS" addr add "$LAN4.3/24" dev c0
+ip -n "$CLIENT_NS" addr add "${LAN6}:2/64" dev c0 nodad
+ip -n "$WAN_NS" addr add "$WAN4.1/24" dev w0
+ip -n "$WAN_NS" addr add "${WAN6}:1/64" dev w0 nodad
+ip -n "$ROUTER_NS" link set lan0 up
+ip -n "$ROUTER_NS" link set wan0 up
+ip -n "$CLIENT_NS" link set c0 up
+ip -n "$WAN_NS" link set w0 up
+
+# Client: SSDP multicast goes out c0 without needing -m; the WAN prefix is
+# reached through the router (only for end-to-end forwarding checks).
+[[ ${IGD_MCAST_ROUTE:-1} == 0 ]] || ip -n "$CLIENT_NS" route add 224.0.0.0/4 dev c0
+ip -n "$CLIENT_NS" route add "$WAN4.0/24" via "$LAN4.1"
+ip -n "$CLIENT_NS" -6 route add "${WAN6}:/64" via "${LAN6}:1"
+# WAN host: can reach the LAN prefix only through the router.
+ip -n "$WAN_NS" route add "$LAN4.0/24" via "$WAN4.2"
+ip -n "$WAN_NS" -6 route add "${LAN6}:/64" via "${WAN6}:2"
+
+ip netns exec "$ROUTER_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+
+# 3. firewall skeleton miniupnpd fills in ------------------------------------
+if [[ $BACKEND == nftables ]]; then
+ip netns exec "$ROUTER_NS" nft -f - <<EOF
+table inet $NFT_TABLE {
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname "lan0" oifname "wan0" accept
+    jump miniupnpd
+  }
+  chain miniupnpd {
+  }
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    jump postrouting_miniupnpd
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain postrouting_miniupnpd {
+  }
+}
+EOF
+else
+  # The iptables build of miniupnpd talks to the legacy x_tables interface
+  # (libiptc) and uses the fixed chain names MINIUPNPD / MINIUPNPD-POSTROUTING.
+  ipt() { ip netns exec "$ROUTER_NS" iptables-legacy -w "$@"; }
+  ip6t() { ip netns exec "$ROUTER_NS" ip6tables-legacy -w "$@"; }
+  ipt -t nat -N MINIUPNPD
+  ipt -t nat -A PREROUTING -i wan0 -j MINIUPNPD
+  ipt -t nat -N MINIUPNPD-POSTROUTING
+  ipt -t nat -A POSTROUTING -o wan0 -j MINIUPNPD-POSTROUTING
+  ipt -t filter -N MINIUPNPD
+  ipt -t filter -P FORWARD DROP
+  ipt -t filter -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  ipt -t filter -A FORWARD -i lan0 -o wan0 -j ACCEPT
+  ipt -t filter -A FORWARD -i wan0 ! -o wan0 -j MINIUPNPD
+  ip6t -t filter -N MINIUPNPD
+  ip6t -t filter -P FORWARD DROP
+  ip6t -t filter -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  ip6t -t filter -A FORWARD -i lan0 -o wan0 -j ACCEPT
+  ip6t -t filter -A FORWARD -i wan0 ! -o wan0 -j MINIUPNPD
+fi
+
+# 4. miniupnpd config and start ----------------------------------------------
+mkdir -p "$STATE_DIR"
+CONF=$STATE_DIR/miniupnpd.conf
+sed -e "s|@WAN_IF@|wan0|g" -e "s|@LAN_IF@|lan0|g" -e "s|@EXT_IP@|$EXT_IP|g" \
+    -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@FORCE_IGD_V1@|$FORCE_V1|g" \
+    -e "s|@UUID@|$UUID|g" -e "s|@NOTIFY_INTERVAL@|$NOTIFY_INTERVAL|g" \
+    -e "s|@STATE_DIR@|$STATE_DIR|g" -e "s|@NFT_TABLE@|$NFT_TABLE|g" \
+    -e "s|@LAN_NET@|$LAN4.0/24|g" -e "s|@LAN_IP@|$LAN4.1|g" \
+    "$HERE/miniupnpd.conf.template" >"$CONF"
+[[ $EXT_IP != none ]] || sed -i '/^ext_ip=/d' "$CONF"
+# the upnp_*table/chain options exist only in the nftables build
+[[ $BACKEND == nftables ]] || sed -i '/^upnp_/d' "$CONF"
+rm -f "$STATE_DIR/upnp.leases"
+
+# 'ip netns exec' execs the daemon, so $! is miniupnpd's own PID.
+ip netns exec "$ROUTER_NS" "$MINIUPNPD" -f "$CONF" -d -P "$STATE_DIR/miniupnpd.pid" \
+  >"$STATE_DIR/miniupnpd.log" 2>&1 &
+echo $! >"$STATE_DIR/daemon.pid"
+log "miniupnpd ($BACKEND) started, pid $(cat "$STATE_DIR/daemon.pid"), log $STATE_DIR/miniupnpd.log"
+
+# 5. wait until HTTP, SSDP and NAT-PMP/PCP sockets are all bound -------------
+#    (the daemon opens them in that order; bounded: 100 x 0.05 s)
+ready=0
+for _ in $(seq 1 100); do
+  if ! kill -0 "$(cat "$STATE_DIR/daemon.pid")" 2>/dev/null; then
+    log "miniupnpd exited:"; tail -20 "$STATE_DIR/miniupnpd.log" >&2; exit 1
+  fi
+  if ip netns exec "$ROUTER_NS" ss -Hltn "sport = :$HTTP_PORT" | grep -q . \
+     && ip netns exec "$ROUTER_NS" ss -Hlun "sport = :1900" | grep -q . \
+     && ip netns exec "$ROUTER_NS" ss -Hlun "sport = :5351" | grep -q .; then ready=1; break; fi
+  sleep 0.05
+done
+if ((!ready)); then log "miniupnpd sockets not all bound after 5 s"; exit 1; fi
+
+# 6. IPv6 on the new veths is usable only once the kernel has added the link-local
+#    addresses and the ff00::/8 multicast routes (it does so shortly after the link
+#    comes up); a test that searches ff02::c before then gets "Network is unreachable".
+#    Bounded: 100 x 0.05 s.
+ready=0
+for _ in $(seq 1 100); do
+  if ip -n "$CLIENT_NS" -6 route show table local | grep -q '^multicast ff00::/8 dev c0' \
+     && ip -n "$ROUTER_NS" -6 addr show dev lan0 scope link | grep -q fe80; then ready=1; break; fi
+  sleep 0.05
+done
+if ((!ready)); then log "IPv6 link-local set-up not complete after 5 s"; exit 1; fi
+
+T1=$(date +%s.%N)
+log "ready in $(awk "BEGIN{printf \"%.2f\", $T1-$T0}") s"
+cat <<EOF
+IGD_ROUTER_NS=$ROUTER_NS
+IGD_CLIENT_NS=$CLIENT_NS
+IGD_WAN_NS=$WAN_NS
+IGD_ROOTDESC=http://$LAN4.1:$HTTP_PORT/rootDesc.xml
+IGD_ROOTDESC6=http://[${LAN6}:1]:$HTTP_PORT/rootDesc.xml
+IGD_GATEWAY=$LAN4.1
+IGD_ROUTER_WAN_IP=$WAN4.2
+IGD_WAN_HOST_IP=$WAN4.1
+IGD_CLIENT_IP=$LAN4.2
+IGD_OTHER_CLIENT_IP=$LAN4.3
+IGD_CLIENT_IP6=${LAN6}:2
+IGD_EXT_IP=$EXT_IP
+IGD_STATE_DIR=$STATE_DIR
+IGD_BACKEND=$BACKEND
+EOF
