@@ -25,3 +25,26 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 log "test-bed packages ready"
+
+# Godot 4 for the headless tests and the demo. GODOT=/path/to/godot selects another
+# binary (then nothing is installed); otherwise Debian's godot package, self-contained
+# under /opt/godot4-sid with the launcher /usr/local/bin/godot4.
+if [[ -n ${GODOT:-} ]]; then
+  "$GODOT" --headless --version >/dev/null || { log "GODOT=$GODOT does not run"; exit 1; }
+  log "using GODOT=$GODOT"
+else
+  "$(dirname "$0")/godot/install-godot.sh" /usr/local/bin/godot4 /opt/godot4-sid >/dev/null
+  log "godot: $(/usr/local/bin/godot4 --headless --version)"
+fi
+
+# gdtoolkit (gdformat, gdlint) in its own virtual environment.
+GDTOOLKIT=/opt/godot-upnp-gdtoolkit
+if [[ ! -x $GDTOOLKIT/bin/gdlint ]]; then
+  log "installing gdtoolkit"
+  python3 -m venv "$GDTOOLKIT" 2>/dev/null || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$GDTOOLKIT"
+  }
+  "$GDTOOLKIT/bin/pip" install -q "gdtoolkit==4.5.0"
+fi
+log "gdtoolkit: $("$GDTOOLKIT/bin/gdlint" --version 2>&1 | head -1)"

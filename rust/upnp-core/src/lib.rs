@@ -9,6 +9,7 @@
 
 pub mod device;
 pub mod discover;
+pub mod engine;
 pub mod error;
 pub mod gateway;
 pub mod net;

@@ -6,12 +6,12 @@
 macro_rules! engine_enum {
     (
         $(#[$meta:meta])*
-        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $constant:literal, )+ }
+        pub enum $name:ident { $( $variant:ident = $value:literal => $constant:literal, $text:literal, )+ }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(i32)]
-        pub enum $name { $( $(#[$vmeta])* $variant = $value, )+ }
+        pub enum $name { $( #[doc = $text] $variant = $value, )+ }
 
         impl $name {
             /// Every value, in numeric order.
@@ -31,6 +31,11 @@ macro_rules! engine_enum {
             pub fn constant_name(self) -> &'static str {
                 match self { $( $name::$variant => $constant, )+ }
             }
+
+            /// One sentence saying what the value means (editor help, messages).
+            pub fn description(self) -> &'static str {
+                match self { $( $name::$variant => $text, )+ }
+            }
         }
     };
 }
@@ -38,90 +43,51 @@ macro_rules! engine_enum {
 engine_enum! {
     /// `UPNP.UPNPResult`: what every port-mapping call returns. Same numbers as the engine.
     pub enum UpnpResult {
-        /// The command or discovery worked.
-        Success = 0 => "UPNP_RESULT_SUCCESS",
-        /// The router refused: not allowed for this client (UPnP 606, or HTTP 403).
-        NotAuthorized = 1 => "UPNP_RESULT_NOT_AUTHORIZED",
-        /// No mapping in the given range (UPnP 730; the engine never returns it).
-        PortMappingNotFound = 2 => "UPNP_RESULT_PORT_MAPPING_NOT_FOUND",
-        /// Inconsistent parameters (UPnP 733).
-        InconsistentParameters = 3 => "UPNP_RESULT_INCONSISTENT_PARAMETERS",
-        /// No such entry (UPnP 714).
-        NoSuchEntryInArray = 4 => "UPNP_RESULT_NO_SUCH_ENTRY_IN_ARRAY",
-        /// The action failed (UPnP 501).
-        ActionFailed = 5 => "UPNP_RESULT_ACTION_FAILED",
-        /// Source address may not be a wildcard (UPnP 715).
-        SrcIpWildcardNotPermitted = 6 => "UPNP_RESULT_SRC_IP_WILDCARD_NOT_PERMITTED",
-        /// External port may not be a wildcard (UPnP 716).
-        ExtPortWildcardNotPermitted = 7 => "UPNP_RESULT_EXT_PORT_WILDCARD_NOT_PERMITTED",
-        /// Internal port may not be a wildcard (UPnP 732).
-        IntPortWildcardNotPermitted = 8 => "UPNP_RESULT_INT_PORT_WILDCARD_NOT_PERMITTED",
-        /// Remote host must be a wildcard (UPnP 726).
-        RemoteHostMustBeWildcard = 9 => "UPNP_RESULT_REMOTE_HOST_MUST_BE_WILDCARD",
-        /// External port must be a wildcard (UPnP 727).
-        ExtPortMustBeWildcard = 10 => "UPNP_RESULT_EXT_PORT_MUST_BE_WILDCARD",
-        /// The router has no free mapping slots (UPnP 728).
-        NoPortMapsAvailable = 11 => "UPNP_RESULT_NO_PORT_MAPS_AVAILABLE",
-        /// Conflicts with a mapping made by other means (UPnP 729).
-        ConflictWithOtherMechanism = 12 => "UPNP_RESULT_CONFLICT_WITH_OTHER_MECHANISM",
-        /// The external port is mapped to another client (UPnP 718).
-        ConflictWithOtherMapping = 13 => "UPNP_RESULT_CONFLICT_WITH_OTHER_MAPPING",
-        /// Internal and external port must be equal (UPnP 724).
-        SamePortValuesRequired = 14 => "UPNP_RESULT_SAME_PORT_VALUES_REQUIRED",
-        /// Only lease 0 is accepted (UPnP 725).
-        OnlyPermanentLeaseSupported = 15 => "UPNP_RESULT_ONLY_PERMANENT_LEASE_SUPPORTED",
-        /// The device is not a usable gateway.
-        InvalidGateway = 16 => "UPNP_RESULT_INVALID_GATEWAY",
-        /// A port argument is out of range.
-        InvalidPort = 17 => "UPNP_RESULT_INVALID_PORT",
-        /// The protocol is neither "UDP" nor "TCP".
-        InvalidProtocol = 18 => "UPNP_RESULT_INVALID_PROTOCOL",
-        /// The lease duration is negative.
-        InvalidDuration = 19 => "UPNP_RESULT_INVALID_DURATION",
-        /// The router rejected the arguments (UPnP 402).
-        InvalidArgs = 20 => "UPNP_RESULT_INVALID_ARGS",
-        /// The router's answer could not be understood.
-        InvalidResponse = 21 => "UPNP_RESULT_INVALID_RESPONSE",
-        /// A discovery parameter is out of range.
-        InvalidParam = 22 => "UPNP_RESULT_INVALID_PARAM",
-        /// No usable HTTP answer (connection failed, timed out, or empty).
-        HttpError = 23 => "UPNP_RESULT_HTTP_ERROR",
-        /// A socket could not be opened or used.
-        SocketError = 24 => "UPNP_RESULT_SOCKET_ERROR",
-        /// Out of memory (kept for the engine's numbering).
-        MemAllocError = 25 => "UPNP_RESULT_MEM_ALLOC_ERROR",
-        /// No valid gateway among the discovered devices.
-        NoGateway = 26 => "UPNP_RESULT_NO_GATEWAY",
-        /// Discovery found no device.
-        NoDevices = 27 => "UPNP_RESULT_NO_DEVICES",
-        /// Anything else, including UPnP codes the engine does not map.
-        UnknownError = 28 => "UPNP_RESULT_UNKNOWN_ERROR",
+        Success = 0 => "UPNP_RESULT_SUCCESS", "The command or discovery worked.",
+        NotAuthorized = 1 => "UPNP_RESULT_NOT_AUTHORIZED", "The router refused: not allowed for this client (UPnP 606, or HTTP 403).",
+        PortMappingNotFound = 2 => "UPNP_RESULT_PORT_MAPPING_NOT_FOUND", "No mapping in the given range (UPnP 730; the engine never returns it).",
+        InconsistentParameters = 3 => "UPNP_RESULT_INCONSISTENT_PARAMETERS", "Inconsistent parameters (UPnP 733).",
+        NoSuchEntryInArray = 4 => "UPNP_RESULT_NO_SUCH_ENTRY_IN_ARRAY", "No such entry (UPnP 714).",
+        ActionFailed = 5 => "UPNP_RESULT_ACTION_FAILED", "The action failed (UPnP 501).",
+        SrcIpWildcardNotPermitted = 6 => "UPNP_RESULT_SRC_IP_WILDCARD_NOT_PERMITTED", "Source address may not be a wildcard (UPnP 715).",
+        ExtPortWildcardNotPermitted = 7 => "UPNP_RESULT_EXT_PORT_WILDCARD_NOT_PERMITTED", "External port may not be a wildcard (UPnP 716).",
+        IntPortWildcardNotPermitted = 8 => "UPNP_RESULT_INT_PORT_WILDCARD_NOT_PERMITTED", "Internal port may not be a wildcard (UPnP 732).",
+        RemoteHostMustBeWildcard = 9 => "UPNP_RESULT_REMOTE_HOST_MUST_BE_WILDCARD", "Remote host must be a wildcard (UPnP 726).",
+        ExtPortMustBeWildcard = 10 => "UPNP_RESULT_EXT_PORT_MUST_BE_WILDCARD", "External port must be a wildcard (UPnP 727).",
+        NoPortMapsAvailable = 11 => "UPNP_RESULT_NO_PORT_MAPS_AVAILABLE", "The router has no free mapping slots (UPnP 728).",
+        ConflictWithOtherMechanism = 12 => "UPNP_RESULT_CONFLICT_WITH_OTHER_MECHANISM", "Conflicts with a mapping made by other means (UPnP 729).",
+        ConflictWithOtherMapping = 13 => "UPNP_RESULT_CONFLICT_WITH_OTHER_MAPPING", "The external port is mapped to another client (UPnP 718).",
+        SamePortValuesRequired = 14 => "UPNP_RESULT_SAME_PORT_VALUES_REQUIRED", "Internal and external port must be equal (UPnP 724).",
+        OnlyPermanentLeaseSupported = 15 => "UPNP_RESULT_ONLY_PERMANENT_LEASE_SUPPORTED", "Only lease 0 is accepted (UPnP 725).",
+        InvalidGateway = 16 => "UPNP_RESULT_INVALID_GATEWAY", "The device is not a usable gateway.",
+        InvalidPort = 17 => "UPNP_RESULT_INVALID_PORT", "A port argument is out of range.",
+        InvalidProtocol = 18 => "UPNP_RESULT_INVALID_PROTOCOL", "The protocol is neither \"UDP\" nor \"TCP\".",
+        InvalidDuration = 19 => "UPNP_RESULT_INVALID_DURATION", "The lease duration is negative.",
+        InvalidArgs = 20 => "UPNP_RESULT_INVALID_ARGS", "The router rejected the arguments (UPnP 402).",
+        InvalidResponse = 21 => "UPNP_RESULT_INVALID_RESPONSE", "The router's answer could not be understood.",
+        InvalidParam = 22 => "UPNP_RESULT_INVALID_PARAM", "A discovery parameter is out of range.",
+        HttpError = 23 => "UPNP_RESULT_HTTP_ERROR", "No usable HTTP answer (connection failed, timed out, or empty).",
+        SocketError = 24 => "UPNP_RESULT_SOCKET_ERROR", "A socket could not be opened or used.",
+        MemAllocError = 25 => "UPNP_RESULT_MEM_ALLOC_ERROR", "Out of memory (kept for the engine's numbering).",
+        NoGateway = 26 => "UPNP_RESULT_NO_GATEWAY", "No valid gateway among the discovered devices.",
+        NoDevices = 27 => "UPNP_RESULT_NO_DEVICES", "Discovery found no device.",
+        UnknownError = 28 => "UPNP_RESULT_UNKNOWN_ERROR", "Anything else, including UPnP codes the engine does not map.",
     }
 }
 
 engine_enum! {
     /// `UPNPDevice.IGDStatus`: what discovery concluded about one device.
     pub enum IgdStatus {
-        /// A usable Internet Gateway Device.
-        Ok = 0 => "IGD_STATUS_OK",
-        /// Its description could not be fetched.
-        HttpError = 1 => "IGD_STATUS_HTTP_ERROR",
-        /// Its description was empty.
-        HttpEmpty = 2 => "IGD_STATUS_HTTP_EMPTY",
-        /// Deprecated by the engine; never set.
-        NoUrls = 3 => "IGD_STATUS_NO_URLS",
-        /// A UPnP device, but not an Internet Gateway Device.
-        NoIgd = 4 => "IGD_STATUS_NO_IGD",
-        /// A gateway whose WAN connection reports it is down.
-        Disconnected = 5 => "IGD_STATUS_DISCONNECTED",
-        /// The description is not a UPnP device description.
-        UnknownDevice = 6 => "IGD_STATUS_UNKNOWN_DEVICE",
-        /// A gateway whose connection service has no usable control URL.
-        InvalidControl = 7 => "IGD_STATUS_INVALID_CONTROL",
-        /// Deprecated by the engine; never set.
-        MallocError = 8 => "IGD_STATUS_MALLOC_ERROR",
-        /// Not examined yet (the default of a new device).
-        UnknownError = 9 => "IGD_STATUS_UNKNOWN_ERROR",
+        Ok = 0 => "IGD_STATUS_OK", "A usable Internet Gateway Device.",
+        HttpError = 1 => "IGD_STATUS_HTTP_ERROR", "Its description could not be fetched.",
+        HttpEmpty = 2 => "IGD_STATUS_HTTP_EMPTY", "Its description was empty.",
+        NoUrls = 3 => "IGD_STATUS_NO_URLS", "Deprecated by the engine; never set.",
+        NoIgd = 4 => "IGD_STATUS_NO_IGD", "A UPnP device, but not an Internet Gateway Device.",
+        Disconnected = 5 => "IGD_STATUS_DISCONNECTED", "A gateway whose WAN connection reports it is down.",
+        UnknownDevice = 6 => "IGD_STATUS_UNKNOWN_DEVICE", "The description is not a UPnP device description.",
+        InvalidControl = 7 => "IGD_STATUS_INVALID_CONTROL", "A gateway whose connection service has no usable control URL.",
+        MallocError = 8 => "IGD_STATUS_MALLOC_ERROR", "Deprecated by the engine; never set.",
+        UnknownError = 9 => "IGD_STATUS_UNKNOWN_ERROR", "Not examined yet (the default of a new device).",
     }
 }
 

@@ -1,0 +1,89 @@
+## Base of every test suite: checks that record failures (and go on), the classes
+## under test, the test-bed values, and the error lines the engine printed.
+extends RefCounted
+
+const LogCapture = preload("res://tests/log_capture.gd")
+
+## Class names under test (ours by default; the engine's for the differential run).
+var upnp_class := "RustUPNP"
+var device_class := "RustUPNPDevice"
+## IGD_* values of the test bed (empty when no router is up).
+var bed := {}
+## Failure messages of the running test.
+var failures: PackedStringArray = []
+## Collects error lines; set by the runner.
+var log_capture: LogCapture
+
+
+## A new object of the UPNP class under test.
+func new_upnp() -> RefCounted:
+	return ClassDB.instantiate(upnp_class)
+
+
+## A new object of the UPNPDevice class under test.
+func new_device() -> RefCounted:
+	return ClassDB.instantiate(device_class)
+
+
+## An integer constant of the UPNP class (e.g. "UPNP_RESULT_SUCCESS").
+func upnp_const(name: String) -> int:
+	return ClassDB.class_get_integer_constant(upnp_class, name)
+
+
+## An integer constant of the UPNPDevice class (e.g. "IGD_STATUS_OK").
+func device_const(name: String) -> int:
+	return ClassDB.class_get_integer_constant(device_class, name)
+
+
+## Records a failure unless `condition` holds.
+func check(condition: bool, message: String) -> bool:
+	if not condition:
+		failures.append(message)
+	return condition
+
+
+## Records a failure unless `actual == expected`.
+func check_eq(actual: Variant, expected: Variant, what: String) -> bool:
+	var same: bool
+	if expected == null:
+		same = actual == null  # a null object and null differ in typeof()
+	else:
+		same = typeof(actual) == typeof(expected) and actual == expected
+	return check(same, "%s: expected %s, got %s" % [what, var_to_str(expected), var_to_str(actual)])
+
+
+## Runs `call`, returns its result, and checks that exactly the error lines matching
+## `expected` (substrings, in order) were printed meanwhile.
+func expect_errors(call: Callable, expected: Array, what: String) -> Variant:
+	log_capture.take()
+	var result = call.call()
+	var got := log_capture.take()
+	var texts: PackedStringArray = []
+	for entry in got:
+		texts.append(entry.text)
+	var ok := got.size() == expected.size()
+	for i in mini(got.size(), expected.size()):
+		ok = ok and str(expected[i]) in got[i].text
+	check(ok, "%s: expected error lines %s, got %s" % [what, str(expected), str(texts)])
+	return result
+
+
+## A bed value (fails the test when the bed did not give it).
+func bed_value(key: String) -> String:
+	check(bed.has(key), "the test bed gave no %s" % key)
+	return str(bed.get(key, ""))
+
+
+## The router's mappings from its lease file: "PROTO:PORT" -> {client, internal_port, description}.
+func router_leases() -> Dictionary:
+	var leases := {}
+	var file := FileAccess.open(bed_value("IGD_STATE_DIR").path_join("upnp.leases"), FileAccess.READ)
+	if file == null:
+		return leases
+	while not file.eof_reached():
+		var parts := file.get_line().split(":", true, 5)
+		if parts.size() == 6:
+			leases["%s:%s" % [parts[0], parts[1]]] = {
+				"client": parts[2], "internal_port": int(parts[3]), "description": parts[5]
+			}
+	return leases

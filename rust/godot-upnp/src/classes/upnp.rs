@@ -1,0 +1,283 @@
+//! `RustUPNP` (`UPNP` with the `engine-names` feature).
+
+use super::device::UpnpDevice;
+use super::{lock, report, result_code};
+use crate::registration::{self, ObjectRef, Property, register_properties};
+use godot::prelude::*;
+use godot::register::info::PropertyHint;
+use std::sync::Mutex;
+use upnp_core::engine::{self, DeviceRecord, DiscoverSettings, Failure};
+use upnp_core::protocol::result::UpnpResult;
+
+/// Discovery and port mapping through the local network's gateway; see the editor help
+/// for the class description (`CLASS_DOC`).
+#[derive(GodotClass)]
+#[cfg_attr(not(feature = "engine-names"), class(init, base = RefCounted, rename = RustUPNP))]
+#[cfg_attr(feature = "engine-names", class(init, base = RefCounted, rename = UPNP))]
+pub struct Upnp {
+    base: Base<RefCounted>,
+    // No `&mut self` methods (see `UpnpDevice`): state behind a lock, held only briefly.
+    #[init(val = Mutex::new(State::default()))]
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    devices: Vec<Gd<UpnpDevice>>,
+    settings: DiscoverSettings,
+}
+
+type DeviceRef = ObjectRef<UpnpDevice>;
+
+const CLASS_DOC: &str = "Finds UPnP devices on the local network and forwards ports through the router \
+(Internet Gateway Device), so that players outside the network can reach a game hosted on this computer.\n\n\
+Typical use: call [method discover], then [method add_port_mapping] with your server's port; remove it with \
+[method delete_port_mapping] when the server stops. These calls wait for the network (discover() for its whole \
+timeout), so run them in a [Thread], or use [UPNPPortMapper], which does all of it in the background and keeps the \
+mapping alive.\n\n\
+This is the engine's UPNP API implemented in Rust (same methods, arguments, defaults, result codes and error texts), \
+built on a client that never waits past the timeout it was given. Differences from the engine: discover() honours \
+timeouts below 1000 ms and returns at the timeout however slow other devices are; each device's status is its own; \
+a router with a private or carrier-grade NAT external address counts as a gateway; an empty description is sent as \
+\"Godot UPnP\"; calls are safe from several threads at once.";
+
+const STRING_PROPERTY: &[Property] = &[Property {
+    name: "discover_multicast_if",
+    getter: "get_discover_multicast_if",
+    setter: "set_discover_multicast_if",
+    hint: None,
+    doc: "Network interface for discovery, by name (\"eth0\") or by one of its addresses. Empty: let the system choose.",
+}];
+
+const PORT_PROPERTY: &[Property] = &[Property {
+    name: "discover_local_port",
+    getter: "get_discover_local_port",
+    setter: "set_discover_local_port",
+    hint: Some((PropertyHint::RANGE, "0,65535")),
+    doc: "Source port of the discovery requests: 0 lets the system pick, 1 means 1900 (the SSDP port), anything else is used as given.",
+}];
+
+const BOOL_PROPERTY: &[Property] = &[Property {
+    name: "discover_ipv6",
+    getter: "is_discover_ipv6",
+    setter: "set_discover_ipv6",
+    hint: None,
+    doc: "Discover over IPv6 (multicast groups ff05::c and ff02::c) instead of IPv4.",
+}];
+
+/// Registers the properties and the enum.
+pub fn register() {
+    register_properties::<Upnp, GString>(STRING_PROPERTY);
+    register_properties::<Upnp, i32>(PORT_PROPERTY);
+    register_properties::<Upnp, bool>(BOOL_PROPERTY);
+    registration::register_class_docs::<Upnp>(
+        "RefCounted",
+        CLASS_DOC,
+        &[STRING_PROPERTY, PORT_PROPERTY, BOOL_PROPERTY],
+    );
+    registration::register_enum::<Upnp>(
+        "UPNPResult",
+        UpnpResult::ALL.iter().map(|r| (r.constant_name(), r.code(), r.description())),
+    );
+}
+
+impl Upnp {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// The first valid gateway, reporting the engine's error when the list is empty.
+    fn gateway(&self) -> Option<Gd<UpnpDevice>> {
+        let devices = self.state().devices.clone();
+        if devices.is_empty() {
+            godot_error!("{}", engine::NO_DEVICES_MESSAGE);
+            return None;
+        }
+        devices.into_iter().find(|d| d.bind().snapshot().is_valid_gateway())
+    }
+
+    /// The gateway's fields, or the NO_GATEWAY result.
+    fn gateway_record(&self) -> Result<DeviceRecord, i32> {
+        self.gateway().map(|d| d.bind().snapshot()).ok_or(UpnpResult::NoGateway.code())
+    }
+
+    fn index_in(&self, index: i32, len: usize) -> Option<usize> {
+        let found = usize::try_from(index).ok().filter(|&i| i < len);
+        if found.is_none() {
+            godot_error!("{}", engine::index_message(index.into(), len));
+        }
+        found
+    }
+}
+
+#[godot_api]
+impl Upnp {
+    /// Number of devices in the list (found by [method discover] or added by script).
+    #[func]
+    fn get_device_count(&self) -> i32 {
+        self.state().devices.len() as i32
+    }
+
+    /// The device at [param index], or [code]null[/code] with an error when out of range.
+    #[func]
+    fn get_device(&self, index: i32) -> DeviceRef {
+        let devices = self.state().devices.clone();
+        ObjectRef(self.index_in(index, devices.len()).map(|i| devices[i].clone()))
+    }
+
+    /// Appends [param device] to the list.
+    #[func(gd_self)]
+    fn add_device(this: Gd<Self>, device: DeviceRef) {
+        match device.0 {
+            Some(device) => this.bind().state().devices.push(device),
+            None => godot_error!("{}", engine::NULL_DEVICE_MESSAGE),
+        }
+    }
+
+    /// Replaces the device at [param index] with [param device].
+    #[func(gd_self)]
+    fn set_device(this: Gd<Self>, index: i32, device: DeviceRef) {
+        let this = this.bind();
+        let mut state = this.state();
+        let Some(i) = this.index_in(index, state.devices.len()) else { return };
+        match device.0 {
+            Some(device) => state.devices[i] = device,
+            None => godot_error!("{}", engine::NULL_DEVICE_MESSAGE),
+        }
+    }
+
+    /// Removes the device at [param index].
+    #[func(gd_self)]
+    fn remove_device(this: Gd<Self>, index: i32) {
+        let this = this.bind();
+        let mut state = this.state();
+        if let Some(i) = this.index_in(index, state.devices.len()) {
+            state.devices.remove(i);
+        }
+    }
+
+    /// Empties the device list.
+    #[func(gd_self)]
+    fn clear_devices(this: Gd<Self>) {
+        this.bind().state().devices.clear();
+    }
+
+    /// The first device in the list that is a valid gateway, or [code]null[/code].
+    #[func]
+    fn get_gateway(&self) -> DeviceRef {
+        ObjectRef(self.gateway())
+    }
+
+    /// Searches the local network for UPnP devices for [param timeout] milliseconds and
+    /// replaces the device list with what answered, examining each device as its answer
+    /// arrives. [param ttl] is the multicast time-to-live; [param device_filter] keeps
+    /// devices whose search target contains it. Returns a [enum UPNPResult] value:
+    /// [constant UPNP_RESULT_SUCCESS] (even when the filter kept no device),
+    /// [constant UPNP_RESULT_NO_DEVICES] when nothing answered.
+    #[func(gd_self)]
+    fn discover(
+        this: Gd<Self>,
+        #[opt(default = 2000)] timeout: i32,
+        #[opt(default = 2)] ttl: i32,
+        #[opt(default = "InternetGatewayDevice")] device_filter: GString,
+    ) -> i32 {
+        if let Err(failure) = engine::check_discover(timeout.into(), ttl.into()) {
+            report(&failure);
+            return failure.result.code();
+        }
+        // Like the engine: the old list is dropped even if this discovery fails.
+        let settings = {
+            let this = this.bind();
+            let mut state = this.state();
+            state.devices.clear();
+            state.settings.clone()
+        };
+        // The network wait holds no lock: other threads keep using this object.
+        match engine::discover(&settings, timeout.into(), ttl.into(), &device_filter.to_string()) {
+            Ok(records) => {
+                let devices = records.into_iter().map(UpnpDevice::from_record).collect();
+                this.bind().state().devices = devices;
+                UpnpResult::Success.code()
+            }
+            Err(failure) => {
+                report(&failure);
+                failure.result.code()
+            }
+        }
+    }
+
+    /// The gateway's external address, or an empty string (with an error line) when
+    /// there is no gateway or it does not answer.
+    #[func]
+    fn query_external_address(&self) -> GString {
+        let Ok(record) = self.gateway_record() else { return GString::new() };
+        record.query_external_address().map(|a| a.as_str().into()).unwrap_or_else(|failure: Failure| {
+            report(&failure);
+            GString::new()
+        })
+    }
+
+    /// [method RustUPNPDevice.add_port_mapping] on the gateway; [constant UPNP_RESULT_NO_GATEWAY]
+    /// when there is none.
+    #[func]
+    fn add_port_mapping(
+        &self,
+        port: i32,
+        #[opt(default = 0)] port_internal: i32,
+        #[opt(default = "")] desc: GString,
+        #[opt(default = "UDP")] proto: GString,
+        #[opt(default = 0)] duration: i32,
+    ) -> i32 {
+        match self.gateway_record() {
+            Ok(record) => result_code(record.add_port_mapping(
+                port.into(),
+                port_internal.into(),
+                &desc.to_string(),
+                &proto.to_string(),
+                duration.into(),
+            )),
+            Err(code) => code,
+        }
+    }
+
+    /// [method RustUPNPDevice.delete_port_mapping] on the gateway; [constant UPNP_RESULT_NO_GATEWAY]
+    /// when there is none.
+    #[func]
+    fn delete_port_mapping(&self, port: i32, #[opt(default = "UDP")] proto: GString) -> i32 {
+        match self.gateway_record() {
+            Ok(record) => result_code(record.delete_port_mapping(port.into(), &proto.to_string())),
+            Err(code) => code,
+        }
+    }
+
+    #[func(gd_self)]
+    fn set_discover_multicast_if(this: Gd<Self>, m_if: GString) {
+        this.bind().state().settings.multicast_if = m_if.to_string();
+    }
+
+    #[func]
+    fn get_discover_multicast_if(&self) -> GString {
+        self.state().settings.multicast_if.as_str().into()
+    }
+
+    #[func(gd_self)]
+    fn set_discover_local_port(this: Gd<Self>, port: i32) {
+        this.bind().state().settings.local_port = port.into();
+    }
+
+    #[func]
+    fn get_discover_local_port(&self) -> i32 {
+        // Stored as given (the engine does not validate it either).
+        self.state().settings.local_port as i32
+    }
+
+    #[func(gd_self)]
+    fn set_discover_ipv6(this: Gd<Self>, ipv6: bool) {
+        this.bind().state().settings.ipv6 = ipv6;
+    }
+
+    #[func]
+    fn is_discover_ipv6(&self) -> bool {
+        self.state().settings.ipv6
+    }
+}
