@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: set-up, lints, unit tests, and the integration suites against the
-# real router (miniupnpd in network namespaces). Prints one summary line at the end,
+# Runs every test: set-up, lints, unit tests, the integration suites against the real
+# router (miniupnpd in network namespaces) and the headless-Godot suites on the same router. Prints one summary line at the end,
 # "ALL: N passed, M failed", and exits non-zero on any failure. Needs root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -9,9 +9,10 @@ LOGS=${TEST_LOG_DIR:-$ROOT/target/test-logs}
 mkdir -p "$LOGS"
 
 passed=0; failed=0; summary=()
+GDTOOLKIT_BIN=${GDTOOLKIT_BIN:-/opt/godot-upnp-gdtoolkit/bin}  # installed by tests/setup.sh
 
-# stage NAME COMMAND...: runs a command, counts libtest results (or 1 pass/fail when the
-# command prints none), keeps its log.
+# stage NAME COMMAND...: runs a command, counts its results (libtest's "test result:" and
+# the Godot runner's "godot-tests:" lines; 1 pass/fail when it prints none), keeps its log.
 stage() {
   local name=$1; shift
   local log="$LOGS/$name.log" t0=$SECONDS
@@ -19,8 +20,8 @@ stage() {
   "$@" >"$log" 2>&1
   local rc=$?
   local p f
-  p=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) { s += $i; n = 1 } } END { if (n) print s }' "$log")
-  f=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
+  p=$(awk '/^(test result|godot-tests):/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) { s += $i; n = 1 } } END { if (n) print s }' "$log")
+  f=$(awk '/^(test result|godot-tests):/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
   if [[ -z $p ]]; then
     if ((rc == 0)); then p=1; f=0; else p=0; f=1; fi
   elif ((rc != 0 && f == 0)); then
@@ -30,7 +31,7 @@ stage() {
   summary+=("$(printf '%-12s %4d passed, %d failed  (%ds)' "$name" "$p" "$f" $((SECONDS - t0)))")
   if ((rc != 0)); then
     echo "-- $name FAILED (rc $rc); last lines of $log:"
-    grep -E '^(test .* FAILED|failures:|---- |thread .* panicked|error)' "$log" | head -20
+    grep -E '^(test .* FAILED|failures:|---- |thread .* panicked|error|FAIL|     [^ ])' "$log" | head -20
     tail -15 "$log"
   fi
 }
@@ -40,7 +41,10 @@ stage build     cargo build --workspace --all-targets --locked
 stage rustfmt   cargo fmt --all -- --check
 stage clippy    cargo clippy --workspace --all-targets --locked -- -D warnings
 stage unit      cargo test --locked
+stage gdformat  "$GDTOOLKIT_BIN/gdformat" --check godot-project
+stage gdlint    "$GDTOOLKIT_BIN/gdlint" godot-project
 stage testbed   cargo test --locked -p igd-tests
+stage godot     tests/godot/run.sh
 
 echo
 printf '%s\n' "${summary[@]}"

@@ -33,6 +33,7 @@ func _run() -> void:
 			bed[arg.get_slice("=", 0)] = arg.substr(arg.find("=") + 1)
 	var passed := 0
 	var failed := 0
+	var observations := {}
 	for suite_name in suites:
 		var script: GDScript = load("res://tests/suites/%s.gd" % suite_name)
 		var tests: PackedStringArray = []
@@ -53,11 +54,14 @@ func _run() -> void:
 			_capture.take()
 			var started := Time.get_ticks_msec()
 			await suite.call(test_name)
+			for key in suite.observations:
+				observations["%s.%s" % [suite_name, key]] = suite.observations[key]
 			for entry in _capture.take():
 				suite.failures.append("unexpected error line: %s at %s" % [entry.text, entry.where])
-			var label := "%s.%s [%s] (%d ms)" % [
-				suite_name, test_name, classes.upnp, Time.get_ticks_msec() - started
-			]
+			var label := (
+				"%s.%s [%s] (%d ms)"
+				% [suite_name, test_name, classes.upnp, Time.get_ticks_msec() - started]
+			)
 			if suite.failures.is_empty():
 				passed += 1
 				print("ok   ", label)
@@ -66,5 +70,8 @@ func _run() -> void:
 				print("FAIL ", label)
 				for failure in suite.failures:
 					print("     ", failure)
+	if bed.has("OBSERVATIONS"):
+		var file := FileAccess.open(bed.OBSERVATIONS, FileAccess.WRITE)
+		file.store_string(JSON.stringify(observations, "  ", true))
 	print("godot-tests: %d passed, %d failed" % [passed, failed])
 	quit(1 if failed > 0 else 0)

@@ -11,6 +11,8 @@ var device_class := "RustUPNPDevice"
 var bed := {}
 ## Failure messages of the running test.
 var failures: PackedStringArray = []
+## What the test saw, by key, for the differential comparison (the runner saves them).
+var observations := {}
 ## Collects error lines; set by the runner.
 var log_capture: LogCapture
 
@@ -33,6 +35,22 @@ func upnp_const(name: String) -> int:
 ## An integer constant of the UPNPDevice class (e.g. "IGD_STATUS_OK").
 func device_const(name: String) -> int:
 	return ClassDB.class_get_integer_constant(device_class, name)
+
+
+## Whether the classes under test are the engine's own module (not this addon).
+func is_engine() -> bool:
+	return new_upnp().get_class() == "UPNPMiniUPNP"
+
+
+## Records a value for the differential comparison of the engine's run and ours.
+func observe(key: String, value: Variant) -> Variant:
+	observations[key] = value
+	return value
+
+
+## The bed's port base for this run, so runs against different classes never collide.
+func port(offset: int) -> int:
+	return int(bed.get("PORT_BASE", "41000")) + offset
 
 
 ## Records a failure unless `condition` holds.
@@ -77,7 +95,9 @@ func bed_value(key: String) -> String:
 ## The router's mappings from its lease file: "PROTO:PORT" -> {client, internal_port, description}.
 func router_leases() -> Dictionary:
 	var leases := {}
-	var file := FileAccess.open(bed_value("IGD_STATE_DIR").path_join("upnp.leases"), FileAccess.READ)
+	var file := FileAccess.open(
+		bed_value("IGD_STATE_DIR").path_join("upnp.leases"), FileAccess.READ
+	)
 	if file == null:
 		return leases
 	while not file.eof_reached():

@@ -38,7 +38,10 @@ func _diff(where: String, what: String, expected: Variant, actual: Variant) -> v
 func _same(a: Variant, b: Variant) -> bool:
 	if typeof(a) in [TYPE_INT, TYPE_FLOAT] and typeof(b) in [TYPE_INT, TYPE_FLOAT]:
 		return float(a) == float(b)
-	if typeof(a) in [TYPE_STRING, TYPE_STRING_NAME] and typeof(b) in [TYPE_STRING, TYPE_STRING_NAME]:
+	if (
+		typeof(a) in [TYPE_STRING, TYPE_STRING_NAME]
+		and typeof(b) in [TYPE_STRING, TYPE_STRING_NAME]
+	):
 		return str(a) == str(b)
 	return typeof(a) == typeof(b) and a == b
 
@@ -50,7 +53,12 @@ func _types(where: String, engine: Dictionary, actual: Dictionary) -> void:
 		if not actual.has(key):
 			_diff(where, "key " + key, "present", "missing")
 		elif typeof(engine[key]) != typeof(actual[key]):
-			_diff(where, "type of " + key, type_string(typeof(engine[key])), type_string(typeof(actual[key])))
+			_diff(
+				where,
+				"type of " + key,
+				type_string(typeof(engine[key])),
+				type_string(typeof(actual[key]))
+			)
 		elif engine[key] is Dictionary:
 			_types(where + "." + key, engine[key], actual[key])
 		elif engine[key] is Array:
@@ -58,7 +66,12 @@ func _types(where: String, engine: Dictionary, actual: Dictionary) -> void:
 				if engine[key][i] is Dictionary:
 					_types("%s.%s[%d]" % [where, key, i], engine[key][i], actual[key][i])
 				elif typeof(engine[key][i]) != typeof(actual[key][i]):
-					_diff(where, "type of %s[%d]" % [key, i], typeof(engine[key][i]), typeof(actual[key][i]))
+					_diff(
+						where,
+						"type of %s[%d]" % [key, i],
+						typeof(engine[key][i]),
+						typeof(actual[key][i])
+					)
 
 
 func _info(where: String, expected: Dictionary, actual: Dictionary) -> void:
@@ -111,7 +124,9 @@ func _compare_methods(engine_class: String, ours: String, expected: Dictionary, 
 	if _names(expected["methods"]) != _names(methods):
 		_diff(ours, "method names/order", _names(expected["methods"]), _names(methods))
 	var actual := _by_name(methods)
-	var engine_methods := _by_name(ClassDB.class_get_method_list(engine_class, true)) if live else {}
+	var engine_methods := (
+		_by_name(ClassDB.class_get_method_list(engine_class, true)) if live else {}
+	)
 	for want in expected["methods"]:
 		var where := "%s.%s()" % [ours, want["name"]]
 		if not actual.has(want["name"]):
@@ -137,12 +152,16 @@ func _compare_methods(engine_class: String, ours: String, expected: Dictionary, 
 			_types(where + " (against the engine's class)", engine_methods[want["name"]], got)
 
 
-func _compare_properties(engine_class: String, ours: String, expected: Dictionary, live: bool) -> void:
+func _compare_properties(
+	engine_class: String, ours: String, expected: Dictionary, live: bool
+) -> void:
 	var properties := ClassDB.class_get_property_list(ours, true)
 	if _names(expected["properties"]) != _names(properties):
 		_diff(ours, "property names/order", _names(expected["properties"]), _names(properties))
 	var actual := _by_name(properties)
-	var engine_properties := _by_name(ClassDB.class_get_property_list(engine_class, true)) if live else {}
+	var engine_properties := (
+		_by_name(ClassDB.class_get_property_list(engine_class, true)) if live else {}
+	)
 	for want in expected["properties"]:
 		var where := "%s.%s" % [ours, want["name"]]
 		if not actual.has(want["name"]):
@@ -150,7 +169,11 @@ func _compare_properties(engine_class: String, ours: String, expected: Dictionar
 			continue
 		_info(where, want, actual[want["name"]])
 		if engine_properties.has(want["name"]):
-			_types(where + " (against the engine's class)", engine_properties[want["name"]], actual[want["name"]])
+			_types(
+				where + " (against the engine's class)",
+				engine_properties[want["name"]],
+				actual[want["name"]]
+			)
 	# Accessor names come from the --dump-extension-api view.
 	for engine_api_class in _load_json("extension_api-UPNP.json")["classes"]:
 		if engine_api_class["name"] != engine_class:
@@ -174,7 +197,12 @@ func _compare_constants(ours: String, expected: Dictionary) -> void:
 		if not ClassDB.class_has_integer_constant(ours, name):
 			_diff(ours, "constant " + name, constants[name], "missing")
 		elif not _same(constants[name], ClassDB.class_get_integer_constant(ours, name)):
-			_diff(ours, "constant " + name, constants[name], ClassDB.class_get_integer_constant(ours, name))
+			_diff(
+				ours,
+				"constant " + name,
+				constants[name],
+				ClassDB.class_get_integer_constant(ours, name)
+			)
 	var enums: Dictionary = expected["enums"]
 	var enum_names := Array(ClassDB.class_get_enum_list(ours, true))
 	if enum_names != enums.keys():

@@ -17,8 +17,11 @@ mod entry {
     #[gdextension]
     unsafe impl ExtensionLibrary for GodotUpnp {
         fn on_stage_init(stage: InitStage) {
-            // gdext has just registered this stage's classes; add what its macros cannot.
-            if stage == InitStage::Scene {
+            // gdext has just registered our classes (RefCounted ones live at Core); add what
+            // its macros cannot in the same stage. With `engine-names` this must happen before
+            // the engine's upnp module (Scene) binds its own methods to the same class names,
+            // or the module's accessors end up on our class and crash when called.
+            if stage == InitStage::Core {
                 crate::classes::device::register();
                 crate::classes::upnp::register();
             }

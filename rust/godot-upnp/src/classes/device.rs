@@ -7,7 +7,7 @@ use godot::meta::shape::GodotShape;
 use godot::meta::{FromGodot, GodotConvert, ToGodot};
 use godot::prelude::*;
 use godot::register::info::PropertyHint;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use upnp_core::engine::DeviceRecord;
 use upnp_core::protocol::result::IgdStatus;
 
@@ -20,9 +20,10 @@ pub struct UpnpDevice {
     base: Base<RefCounted>,
     // Every method takes `&self` or `Gd<Self>`, never `&mut self`: gdext's `&mut self`
     // borrow panics when another thread holds a shared one, and scripts call devices
-    // from several threads. The fields live behind this lock instead.
-    #[init(val = Mutex::new(DeviceRecord::default()))]
-    record: Mutex<DeviceRecord>,
+    // from several threads. The fields live behind this lock instead, shared with the
+    // device lists holding this device (`SharedRecord`).
+    #[init(val = SharedRecord::default())]
+    record: SharedRecord,
 }
 
 const CLASS_DOC: &str = "One UPnP device on the local network, usually the router (Internet Gateway Device, IGD). \
@@ -103,14 +104,23 @@ pub fn register() {
     );
 }
 
+/// A device's fields. A `RustUPNP` list keeps this handle next to each device object, so
+/// finding the gateway among thousands of devices never calls into the engine.
+pub type SharedRecord = Arc<Mutex<DeviceRecord>>;
+
 impl UpnpDevice {
     /// A device holding `record`.
     pub fn from_record(record: DeviceRecord) -> Gd<Self> {
-        Gd::from_init_fn(|base| UpnpDevice { base, record: Mutex::new(record) })
+        Gd::from_init_fn(|base| UpnpDevice { base, record: Arc::new(Mutex::new(record)) })
+    }
+
+    /// The handle to this device's fields.
+    pub fn shared_record(&self) -> SharedRecord {
+        Arc::clone(&self.record)
     }
 
     /// A copy of the fields (actions run on it, without holding the lock).
-    pub fn snapshot(&self) -> DeviceRecord {
+    fn snapshot(&self) -> DeviceRecord {
         lock(&self.record).clone()
     }
 

@@ -1,6 +1,6 @@
 //! `RustUPNP` (`UPNP` with the `engine-names` feature).
 
-use super::device::UpnpDevice;
+use super::device::{SharedRecord, UpnpDevice};
 use super::{lock, report, result_code};
 use crate::registration::{self, ObjectRef, Property, register_properties};
 use godot::prelude::*;
@@ -23,8 +23,22 @@ pub struct Upnp {
 
 #[derive(Default)]
 struct State {
-    devices: Vec<Gd<UpnpDevice>>,
+    devices: Vec<Listed>,
     settings: DiscoverSettings,
+}
+
+/// A device in the list: the object scripts get back, and its fields.
+#[derive(Clone)]
+struct Listed {
+    object: Gd<UpnpDevice>,
+    record: SharedRecord,
+}
+
+impl Listed {
+    fn new(object: Gd<UpnpDevice>) -> Self {
+        let record = object.bind().shared_record();
+        Listed { object, record }
+    }
 }
 
 type DeviceRef = ObjectRef<UpnpDevice>;
@@ -87,18 +101,20 @@ impl Upnp {
     }
 
     /// The first valid gateway, reporting the engine's error when the list is empty.
-    fn gateway(&self) -> Option<Gd<UpnpDevice>> {
-        let devices = self.state().devices.clone();
-        if devices.is_empty() {
+    fn gateway(&self) -> Option<Listed> {
+        let state = self.state();
+        if state.devices.is_empty() {
+            drop(state);
             godot_error!("{}", engine::NO_DEVICES_MESSAGE);
             return None;
         }
-        devices.into_iter().find(|d| d.bind().snapshot().is_valid_gateway())
+        // Lock order is always list, then device; a device never reaches back to a list.
+        state.devices.iter().find(|d| lock(&d.record).is_valid_gateway()).cloned()
     }
 
     /// The gateway's fields, or the NO_GATEWAY result.
     fn gateway_record(&self) -> Result<DeviceRecord, i32> {
-        self.gateway().map(|d| d.bind().snapshot()).ok_or(UpnpResult::NoGateway.code())
+        self.gateway().map(|d| lock(&d.record).clone()).ok_or(UpnpResult::NoGateway.code())
     }
 
     fn index_in(&self, index: i32, len: usize) -> Option<usize> {
@@ -121,15 +137,15 @@ impl Upnp {
     /// The device at [param index], or [code]null[/code] with an error when out of range.
     #[func]
     fn get_device(&self, index: i32) -> DeviceRef {
-        let devices = self.state().devices.clone();
-        ObjectRef(self.index_in(index, devices.len()).map(|i| devices[i].clone()))
+        let state = self.state();
+        ObjectRef(self.index_in(index, state.devices.len()).map(|i| state.devices[i].object.clone()))
     }
 
     /// Appends [param device] to the list.
     #[func(gd_self)]
     fn add_device(this: Gd<Self>, device: DeviceRef) {
         match device.0 {
-            Some(device) => this.bind().state().devices.push(device),
+            Some(device) => this.bind().state().devices.push(Listed::new(device)),
             None => godot_error!("{}", engine::NULL_DEVICE_MESSAGE),
         }
     }
@@ -141,7 +157,7 @@ impl Upnp {
         let mut state = this.state();
         let Some(i) = this.index_in(index, state.devices.len()) else { return };
         match device.0 {
-            Some(device) => state.devices[i] = device,
+            Some(device) => state.devices[i] = Listed::new(device),
             None => godot_error!("{}", engine::NULL_DEVICE_MESSAGE),
         }
     }
@@ -165,7 +181,7 @@ impl Upnp {
     /// The first device in the list that is a valid gateway, or [code]null[/code].
     #[func]
     fn get_gateway(&self) -> DeviceRef {
-        ObjectRef(self.gateway())
+        ObjectRef(self.gateway().map(|d| d.object))
     }
 
     /// Searches the local network for UPnP devices for [param timeout] milliseconds and
@@ -195,7 +211,7 @@ impl Upnp {
         // The network wait holds no lock: other threads keep using this object.
         match engine::discover(&settings, timeout.into(), ttl.into(), &device_filter.to_string()) {
             Ok(records) => {
-                let devices = records.into_iter().map(UpnpDevice::from_record).collect();
+                let devices = records.into_iter().map(|r| Listed::new(UpnpDevice::from_record(r))).collect();
                 this.bind().state().devices = devices;
                 UpnpResult::Success.code()
             }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The headless-Godot suites, every Godot process inside a test-bed client namespace:
+#   - our classes (RustUPNP): conformance, offline behaviour, threads, the router suites;
+#   - the engine's classes (UPNP) through the same suites, then the differential
+#     comparison of what both observed (only documented differences may differ);
+#   - the engine-names build (our library registering UPNP / UPNPDevice).
+# Prints each Godot run's "godot-tests: N passed, M failed" and exits non-zero on failure.
+# Needs root; GODOT selects the binary (default: godot4 from tests/setup.sh).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+GODOT=${GODOT:-godot4}
+OUT=${TEST_LOG_DIR:-$ROOT/target/test-logs}/godot
+mkdir -p "$OUT"
+rc=0
+
+bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines to $OUT/NAME.env
+  local name=$1; shift
+  env IGD_STATE_DIR="/tmp/godot-upnp-gd-$name" "$@" \
+    tests/testbed/igd-up.sh "gd-$name-r" "gd-$name-c" "gd-$name-w" >"$OUT/$name.env" 2>"$OUT/$name.bed.log" ||
+    { echo "bed $name did not come up:"; tail -5 "$OUT/$name.bed.log"; exit 1; }
+}
+bed_down() {
+  IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
+}
+trap 'for b in v2 noroute private; do bed_down $b; done' EXIT
+
+# godot BED LABEL ARGS...: one headless run in the bed's client namespace.
+godot() {
+  local bed=$1 label=$2; shift 2
+  local log="$OUT/$label.log"
+  # shellcheck disable=SC2046
+  timeout 300 ip netns exec "gd-$bed-c" "$GODOT" --headless --path godot-project \
+    --script res://tests/runner.gd -- "$@" $(grep -E '^IGD_' "$OUT/$bed.env") >"$log" 2>&1
+  local status=$?
+  local summary
+  summary=$(grep -E '^godot-tests:' "$log" | tail -1)
+  echo "${summary:-godot-tests: 0 passed, 1 failed} [$label]"
+  if ((status != 0)) || [[ -z $summary ]]; then
+    rc=1
+    grep -E '^(FAIL|     [^ ])' "$log" | head -30
+    [[ -n $summary ]] || tail -20 "$log"
+  fi
+}
+
+# other_host_maps BED PORT: the second LAN address (10.77.0.3) maps PORT/UDP, as another
+# computer on the LAN would (curl from that address, independent of the code under test).
+other_host_maps() {
+  local body="<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:AddPortMapping xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:1\"><NewRemoteHost></NewRemoteHost><NewExternalPort>$2</NewExternalPort><NewProtocol>UDP</NewProtocol><NewInternalPort>$2</NewInternalPort><NewInternalClient>10.77.0.3</NewInternalClient><NewEnabled>1</NewEnabled><NewPortMappingDescription>other-host</NewPortMappingDescription><NewLeaseDuration>3600</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>"
+  local code
+  code=$(ip netns exec "gd-$1-c" curl -s -m 5 -o /dev/null -w '%{http_code}' --interface 10.77.0.3 \
+    -H 'SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:1#AddPortMapping"' \
+    -H 'Content-Type: text/xml' --data "$body" http://10.77.0.1:5000/ctl/IPConn)
+  [[ $code == 200 ]] || { echo "the other LAN host could not map port $2 (HTTP $code)"; rc=1; }
+}
+
+rust/godot-upnp/build-addon.sh debug || exit 1
+bed_up v2
+bed_up noroute IGD_MCAST_ROUTE=0
+bed_up private IGD_EXT_IP=none
+other_host_maps v2 41900
+other_host_maps v2 42900
+other_host_maps v2 43900
+
+ENGINE=(--upnp-class=UPNP --device-class=UPNPDevice)
+godot v2 ours --suite=conformance --suite=api --suite=threads --suite=router --suite=example \
+  PORT_BASE=41000 HELD_PORT=41900 OBSERVATIONS="$OUT/ours.json"
+godot v2 engine "${ENGINE[@]}" --suite=api --suite=router PORT_BASE=42000 HELD_PORT=42900 \
+  OBSERVATIONS="$OUT/engine.json"
+godot noroute ours-noroute --suite=multicast_if OBSERVATIONS="$OUT/ours-noroute.json"
+godot noroute engine-noroute "${ENGINE[@]}" --suite=multicast_if OBSERVATIONS="$OUT/engine-noroute.json"
+godot private ours-private --suite=private_wan OBSERVATIONS="$OUT/ours-private.json"
+godot private engine-private "${ENGINE[@]}" --suite=private_wan OBSERVATIONS="$OUT/engine-private.json"
+godot v2 differential --suite=differential OUTDIR="$OUT"
+
+# The engine-names build: our library under the engine's class names.
+rust/godot-upnp/build-addon.sh debug --features engine-names || exit 1
+godot v2 engine-names "${ENGINE[@]}" --suite=engine_names --suite=conformance --suite=api --suite=threads --suite=router \
+  PORT_BASE=43000 HELD_PORT=43900
+rust/godot-upnp/build-addon.sh debug || exit 1
+
+exit $rc
