@@ -3,7 +3,9 @@
 #   - our classes (RustUPNP): conformance, offline behaviour, threads, the router suites;
 #   - the engine's classes (UPNP) through the same suites, then the differential
 #     comparison of what both observed (only documented differences may differ);
-#   - the engine-names build (our library registering UPNP / UPNPDevice).
+#   - the engine-names build (our library registering UPNP / UPNPDevice);
+#   - UPNPPortMapper on its own bed, and a game that quits while the node is discovering
+#     (must exit at once, cleanly: exit code 0, no leak report).
 # Prints each Godot run's "godot-tests: N passed, M failed" and exits non-zero on failure.
 # Needs root; GODOT selects the binary (default: godot4 from tests/setup.sh).
 set -uo pipefail
@@ -23,7 +25,7 @@ bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines 
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
 }
-trap 'for b in v2 noroute private; do bed_down $b; done' EXIT
+trap 'for b in v2 noroute private map; do bed_down $b; done' EXIT
 
 # godot BED LABEL ARGS...: one headless run in the bed's client namespace.
 godot() {
@@ -58,9 +60,11 @@ rust/godot-upnp/build-addon.sh debug || exit 1
 bed_up v2
 bed_up noroute IGD_MCAST_ROUTE=0
 bed_up private IGD_EXT_IP=none
+bed_up map
 other_host_maps v2 41900
 other_host_maps v2 42900
 other_host_maps v2 43900
+other_host_maps map 45900
 
 ENGINE=(--upnp-class=UPNP --device-class=UPNPDevice)
 godot v2 ours --suite=conformance --suite=api --suite=threads --suite=router --suite=example \
@@ -72,6 +76,27 @@ godot noroute engine-noroute "${ENGINE[@]}" --suite=multicast_if OBSERVATIONS="$
 godot private ours-private --suite=private_wan OBSERVATIONS="$OUT/ours-private.json"
 godot private engine-private "${ENGINE[@]}" --suite=private_wan OBSERVATIONS="$OUT/engine-private.json"
 godot v2 differential --suite=differential OUTDIR="$OUT"
+godot map mapper --suite=port_mapper PORT_BASE=45000 HELD_PORT=45900
+
+# quit_game BED: a game quits while UPNPPortMapper is discovering.
+quit_game() {
+  local log="$OUT/quit.log" t0 t1 status
+  t0=$(date +%s%N)
+  timeout 60 ip netns exec "gd-$1-c" "$GODOT" --headless --path godot-project \
+    --script res://tests/quit_mid_discovery.gd >"$log" 2>&1
+  status=$?
+  t1=$(date +%s%N)
+  local quit_at total_ms=$(((t1 - t0) / 1000000))
+  quit_at=$(sed -n 's/^quit-test: quitting at \([0-9]*\) ms$/\1/p' "$log")
+  if ((status == 0)) && [[ -n $quit_at ]] && ! grep -qi 'leaked' "$log"; then
+    echo "godot-tests: 1 passed, 0 failed [quit mid-discovery: exit 0, process ended ${total_ms} ms after start, quit at ${quit_at} ms]"
+  else
+    echo "godot-tests: 0 passed, 1 failed [quit mid-discovery: exit $status]"
+    tail -20 "$log"
+    rc=1
+  fi
+}
+quit_game map
 
 # The engine-names build: our library under the engine's class names.
 rust/godot-upnp/build-addon.sh debug --features engine-names || exit 1

@@ -3,6 +3,8 @@
 //! pure-Rust client `upnp-core`.
 
 mod classes;
+#[allow(unsafe_code)]
+mod pin;
 mod registration;
 
 // The entry point gdext requires is an `unsafe impl`; its macro drops attributes on the
@@ -21,9 +23,15 @@ mod entry {
             // its macros cannot in the same stage. With `engine-names` this must happen before
             // the engine's upnp module (Scene) binds its own methods to the same class names,
             // or the module's accessors end up on our class and crash when called.
-            if stage == InitStage::Core {
-                crate::classes::device::register();
-                crate::classes::upnp::register();
+            match stage {
+                InitStage::Core => {
+                    crate::pin::pin_library();
+                    crate::classes::device::register();
+                    crate::classes::upnp::register();
+                }
+                // A Node class is registered at the Scene stage.
+                InitStage::Scene => crate::classes::port_mapper::register(),
+                _ => {}
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod gateway;
+pub mod mapper;
 pub mod net;
 pub mod protocol;
 

@@ -3,6 +3,7 @@
 //! line on the engine's error channel.
 
 pub mod device;
+pub mod port_mapper;
 pub mod upnp;
 
 use godot::prelude::*;

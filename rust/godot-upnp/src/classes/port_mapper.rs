@@ -1,0 +1,309 @@
+//! `UPNPPortMapper`: a Node that keeps a port open without blocking a frame. The work runs
+//! in `upnp_core::mapper` on its own thread; `process` drains its events on the main
+//! thread and turns them into signals. Nothing here waits on the network.
+
+use crate::registration;
+use godot::classes::file_access::ModeFlags;
+use godot::classes::{FileAccess, INode, Node, ProjectSettings};
+use godot::prelude::*;
+use std::time::Duration;
+use upnp_core::engine::DiscoverSettings;
+use upnp_core::mapper::{Event, Mapper, MapperConfig, Status};
+use upnp_core::protocol::igd::Protocol;
+use upnp_core::protocol::result::UpnpResult;
+
+/// Where the last working gateway's description URL is kept for the next start.
+const WARM_START_FILE: &str = "user://upnp_port_mapper_gateway.txt";
+
+/// Keeps a port open on the router while the game runs, without ever blocking a frame.
+///
+/// Set [member port], add the node to the tree and call [method start] (or enable
+/// [member auto_start]). It finds the router (remembering it for the next run), maps the
+/// port for each protocol (choosing another port when the port is taken), renews the
+/// mapping, re-adds it when the router forgets it, follows the external address, and
+/// removes the mapping when the node leaves the tree. All network work runs on a thread
+/// of its own; results arrive as signals on the main thread.
+#[derive(GodotClass)]
+#[class(init, base = Node, rename = UPNPPortMapper)]
+pub struct PortMapper {
+    base: Base<Node>,
+    /// The external port to open (1 to 65535).
+    #[export]
+    #[init(val = 0)]
+    port: i32,
+    /// The port on this computer the router forwards to; 0 means the same as the external port.
+    #[export]
+    #[init(val = 0)]
+    internal_port: i32,
+    /// Which protocols to map: UDP, TCP or both.
+    #[export(enum = (UDP = 1, TCP = 2, Both = 3))]
+    #[init(val = 3)]
+    protocols: i32,
+    /// The mapping's name in the router's list; empty means the project's name.
+    #[export]
+    description: GString,
+    /// Lease in seconds; 0 asks for a permanent mapping where the router allows, else the
+    /// longest it grants. Leases are renewed before they end.
+    #[export]
+    #[init(val = 0)]
+    lease_duration: i32,
+    /// Whether the node calls [method start] when it enters the tree.
+    #[export]
+    #[init(val = false)]
+    auto_start: bool,
+    /// How many other ports to try when another device holds [member port].
+    #[export]
+    #[init(val = 10)]
+    port_fallback_count: i32,
+    /// Seconds between checks of the mappings and of the external address.
+    #[export]
+    #[init(val = 300.0)]
+    refresh_interval: f64,
+    /// How long to look for the router, in milliseconds.
+    #[export]
+    #[init(val = 2000)]
+    discover_timeout: i32,
+    /// Whether NAT-PMP / PCP may be used when UPnP is not available.
+    #[export]
+    #[init(val = true)]
+    allow_nat_pmp: bool,
+    /// Whether the mappings are removed when the node stops or leaves the tree.
+    #[export]
+    #[init(val = true)]
+    remove_on_exit: bool,
+    /// As [member RustUPNP.discover_multicast_if].
+    #[export]
+    discover_multicast_if: GString,
+    /// As [member RustUPNP.discover_local_port].
+    #[export]
+    #[init(val = 0)]
+    discover_local_port: i32,
+    /// As [member RustUPNP.discover_ipv6].
+    #[export]
+    #[init(val = false)]
+    discover_ipv6: bool,
+    mapper: Option<Mapper>,
+    status: i32,
+    status_text: GString,
+    external_address: GString,
+    mapped: Vec<(Protocol, u16)>,
+}
+
+/// The values of the `Status` enum, as registered.
+const STATUS_IDLE: i32 = 0;
+const STATUS_WORKING: i32 = 1;
+const STATUS_MAPPED: i32 = 2;
+const STATUS_FAILED: i32 = 3;
+const STATUS_STOPPED: i32 = 4;
+
+/// Registers what gdext's macros cannot: the `Status` enum.
+pub fn register() {
+    registration::register_enum::<PortMapper>(
+        "Status",
+        [
+            ("STATUS_IDLE", STATUS_IDLE, "Not started."),
+            ("STATUS_WORKING", STATUS_WORKING, "Looking for the router or mapping the port."),
+            ("STATUS_MAPPED", STATUS_MAPPED, "The port is open for every protocol asked for."),
+            ("STATUS_FAILED", STATUS_FAILED, "Mapping failed; it is retried. See [method get_status_text]."),
+            ("STATUS_STOPPED", STATUS_STOPPED, "Stopped by [method stop]."),
+        ]
+        .into_iter(),
+    );
+}
+
+#[godot_api]
+impl INode for PortMapper {
+    fn ready(&mut self) {
+        if self.auto_start {
+            self.start();
+        }
+    }
+
+    fn process(&mut self, _delta: f64) {
+        let Some(mapper) = &self.mapper else { return };
+        for event in mapper.poll() {
+            self.handle(event);
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        self.shut_down();
+    }
+}
+
+#[godot_api]
+impl PortMapper {
+    /// Emitted once per [method start] when the first attempt ends: a [enum RustUPNP.UPNPResult]
+    /// value, [code]0[/code] (OK) when every protocol is mapped. The meaning of the class
+    /// reference's example signal of the same name.
+    #[signal]
+    fn upnp_completed(error: i32);
+
+    /// Emitted when a protocol's port is open: the router's external address, the external
+    /// port it gave, "UDP" or "TCP", and the method ("UPnP", "NAT-PMP" or "PCP").
+    #[signal]
+    fn port_mapped(external_address: GString, external_port: i32, protocol: GString, method: GString);
+
+    /// Emitted when a mapping disappeared (a router reboot) or could not be renewed; the
+    /// node re-adds it and emits [signal port_mapped] again.
+    #[signal]
+    fn mapping_lost(protocol: GString, reason: GString);
+
+    /// Emitted when the router's external address changes.
+    #[signal]
+    fn external_address_changed(old_address: GString, new_address: GString);
+
+    /// Starts mapping (again, after [method stop]). Returns at once; see [signal upnp_completed].
+    #[func]
+    fn start(&mut self) {
+        self.shut_down();
+        let Some(config) = self.config() else {
+            self.status = STATUS_FAILED;
+            self.status_text = "The port must be set between 1 and 65535.".into();
+            godot_error!("UPNPPortMapper: {}", self.status_text);
+            self.signals().upnp_completed().emit(UpnpResult::InvalidPort.code());
+            return;
+        };
+        self.status = STATUS_WORKING;
+        self.status_text = "Looking for the router...".into();
+        self.mapped.clear();
+        self.mapper = Some(Mapper::start(config));
+        self.base_mut().set_process(true);
+    }
+
+    /// Stops, removing the mappings the node made when [member remove_on_exit] is set.
+    /// Returns at once; the removal finishes in the background.
+    #[func]
+    fn stop(&mut self) {
+        if let Some(mapper) = &self.mapper {
+            mapper.request_stop();
+        }
+    }
+
+    /// Checks the mappings and the external address now instead of at the next interval.
+    #[func]
+    fn refresh(&self) {
+        if let Some(mapper) = &self.mapper {
+            mapper.refresh();
+        }
+    }
+
+    /// The router's external address ("" until known).
+    #[func]
+    fn get_external_address(&self) -> GString {
+        self.external_address.clone()
+    }
+
+    /// The external port mapped for [param protocol] ("UDP" or "TCP"), or 0.
+    #[func]
+    fn get_mapped_port(&self, protocol: GString) -> i32 {
+        let wanted = Protocol::parse(&protocol.to_string());
+        self.mapped.iter().find(|(p, _)| Some(*p) == wanted).map_or(0, |(_, port)| i32::from(*port))
+    }
+
+    /// Where the node stands: a [enum Status] value.
+    #[func]
+    fn get_status(&self) -> i32 {
+        self.status
+    }
+
+    /// One line a game can show, e.g. "UDP 3928 open on 11.22.33.44 (UPnP)".
+    #[func]
+    fn get_status_text(&self) -> GString {
+        self.status_text.clone()
+    }
+}
+
+impl PortMapper {
+    fn config(&self) -> Option<MapperConfig> {
+        let port = u16::try_from(self.port).ok().filter(|&p| p > 0)?;
+        let protocols = [(1, Protocol::Udp), (2, Protocol::Tcp)]
+            .into_iter()
+            .filter(|(bit, _)| self.protocols & bit != 0)
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>();
+        let description = if self.description.is_empty() {
+            ProjectSettings::singleton().get_setting("application/config/name").to_string()
+        } else {
+            self.description.to_string()
+        };
+        let settings = DiscoverSettings {
+            multicast_if: self.discover_multicast_if.to_string(),
+            local_port: self.discover_local_port.into(),
+            ipv6: self.discover_ipv6,
+        };
+        let timeout = Duration::from_millis(self.discover_timeout.clamp(100, 60_000) as u64);
+        Some(MapperConfig {
+            port,
+            internal_port: u16::try_from(self.internal_port).unwrap_or(0),
+            protocols: if protocols.is_empty() { vec![Protocol::Udp] } else { protocols },
+            description,
+            lease_seconds: u32::try_from(self.lease_duration).unwrap_or(0),
+            port_fallback_count: u16::try_from(self.port_fallback_count).unwrap_or(0),
+            refresh_interval: Duration::from_secs_f64(self.refresh_interval.clamp(0.1, 86_400.0)),
+            discover: settings.options(timeout, 2, "InternetGatewayDevice"),
+            warm_description_url: read_warm_start(),
+            remove_on_stop: self.remove_on_exit,
+        })
+    }
+
+    /// Ends the worker (removing mappings as configured), waiting at most `mapper::STOP_WAIT`.
+    fn shut_down(&mut self) {
+        if let Some(mapper) = self.mapper.take() {
+            drop(mapper);
+            self.base_mut().set_process(false);
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Mapped { external_address, external_port, protocol, method } => {
+                self.external_address = external_address.as_str().into();
+                self.mapped.retain(|(p, _)| *p != protocol);
+                self.mapped.push((protocol, external_port));
+                self.signals().port_mapped().emit(
+                    &GString::from(external_address.as_str()),
+                    i32::from(external_port),
+                    &GString::from(protocol.as_str()),
+                    &GString::from(method.name()),
+                );
+            }
+            Event::Completed(result) => self.signals().upnp_completed().emit(result.code()),
+            Event::Lost { protocol, reason } => {
+                self.mapped.retain(|(p, _)| *p != protocol);
+                self.signals().mapping_lost().emit(&GString::from(protocol.as_str()), &GString::from(reason.as_str()));
+            }
+            Event::ExternalAddressChanged { old, new } => {
+                self.external_address = new.as_str().into();
+                self.signals()
+                    .external_address_changed()
+                    .emit(&GString::from(old.as_str()), &GString::from(new.as_str()));
+            }
+            Event::Status(status, text) => {
+                self.status = match status {
+                    Status::Working => STATUS_WORKING,
+                    Status::Mapped => STATUS_MAPPED,
+                    Status::Failed => STATUS_FAILED,
+                    Status::Stopped => STATUS_STOPPED,
+                };
+                if status == Status::Stopped {
+                    self.mapped.clear();
+                }
+                self.status_text = text.as_str().into();
+            }
+            Event::GatewayFound(url) => write_warm_start(&url),
+        }
+    }
+}
+
+fn read_warm_start() -> Option<String> {
+    FileAccess::file_exists(WARM_START_FILE)
+        .then(|| FileAccess::get_file_as_string(WARM_START_FILE).to_string().trim().to_string())
+        .filter(|url| url.starts_with("http://"))
+}
+
+fn write_warm_start(url: &str) {
+    if let Some(mut file) = FileAccess::open(WARM_START_FILE, ModeFlags::WRITE) {
+        file.store_string(url);
+    }
+}
