@@ -3,7 +3,6 @@
 
 use igd_tests::{Bed, Mode};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 fn bed() -> &'static Bed {
     static BED: OnceLock<Bed> = OnceLock::new();
@@ -116,12 +115,10 @@ fn a_tcp_mapping_forwards_connections_from_the_wan() {
         .args(["-c", "import socket;s=socket.create_server(('10.77.0.2',40151));s.settimeout(10);c,_=s.accept();c.sendall(b'through the router')"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let out = bed
-        .in_wan("python3")
-        .args(["-c", "import socket,sys;c=socket.create_connection(('10.78.0.2',40150),timeout=5);sys.stdout.write(c.recv(64).decode())"])
-        .output()
-        .unwrap();
+    // The server may take a while to listen on a loaded machine: the client retries for
+    // up to 5 s (50 tries), so only a missing forward fails.
+    let client = "import socket,sys,time\nfor _ in range(50):\n  try:\n    c=socket.create_connection(('10.78.0.2',40150),timeout=5);break\n  except ConnectionRefusedError:\n    time.sleep(0.1)\nsys.stdout.write(c.recv(64).decode())";
+    let out = bed.in_wan("python3").args(["-c", client]).output().unwrap();
     let _ = server.wait();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "through the router", "{}", String::from_utf8_lossy(&out.stderr));
     bed.upnp(&["delete", "40150", "--proto", "tcp"]).ok();
