@@ -34,6 +34,16 @@
 #                        client must pick the multicast interface itself, like upnpc -m)
 #   IGD_MINIUPNPD        miniupnpd binary (default: miniupnpd on PATH). The backend
 #                        (nftables or iptables) is read from its --version output.
+#   IGD_ENABLE_UPNP=no   miniupnpd's enable_upnp=no: no SSDP, no HTTP/SOAP (a router
+#                        that speaks only NAT-PMP/PCP)
+#   IGD_ENABLE_NATPMP=no miniupnpd's enable_natpmp=no: IPv4 UDP 5351 stays closed (in
+#                        miniupnpd 2.3.1 the switch covers PCP as well as NAT-PMP; only
+#                        the IPv6 PCP socket is still opened)
+#   IGD_CLIENT_DEFAULT_ROUTE=1  a default route in the client ns via the router's LAN
+#                        address, so that default-gateway lookups (NAT-PMP/PCP) find it.
+#                        The router ns still has no default route: whatever the client
+#                        sends to other addresses dies in the router.
+# The bed's settings are kept in $IGD_STATE_DIR/bed.env for igd-restart.sh.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,6 +62,11 @@ LAN6=fd77:
 WAN6=fd78:
 NFT_TABLE=igd
 MINIUPNPD=${IGD_MINIUPNPD:-miniupnpd}
+ENABLE_UPNP=${IGD_ENABLE_UPNP:-yes}
+ENABLE_NATPMP=${IGD_ENABLE_NATPMP:-yes}
+for v in ENABLE_UPNP ENABLE_NATPMP; do
+  [[ ${!v} == yes || ${!v} == no ]] || { echo "IGD_$v must be yes or no, not '${!v}'" >&2; exit 1; }
+done
 
 log() { printf '[igd-up %s] %s\n' "$(date +%T.%N | cut -c1-12)" "$*" >&2; }
 T0=$(date +%s.%N)
@@ -115,6 +130,7 @@ ip -n "$WAN_NS" link set w0 up
 # reached through the router (only for end-to-end forwarding checks).
 [[ ${IGD_MCAST_ROUTE:-1} == 0 ]] || ip -n "$CLIENT_NS" route add 224.0.0.0/4 dev c0
 ip -n "$CLIENT_NS" route add "$WAN4.0/24" via "$LAN4.1"
+[[ ${IGD_CLIENT_DEFAULT_ROUTE:-0} != 1 ]] || ip -n "$CLIENT_NS" route add default via "$LAN4.1"
 ip -n "$CLIENT_NS" -6 route add "${WAN6}:/64" via "${LAN6}:1"
 # WAN host: can reach the LAN prefix only through the router.
 ip -n "$WAN_NS" route add "$LAN4.0/24" via "$WAN4.2"
@@ -177,31 +193,32 @@ sed -e "s|@WAN_IF@|wan0|g" -e "s|@LAN_IF@|lan0|g" -e "s|@EXT_IP@|$EXT_IP|g" \
     -e "s|@UUID@|$UUID|g" -e "s|@NOTIFY_INTERVAL@|$NOTIFY_INTERVAL|g" \
     -e "s|@STATE_DIR@|$STATE_DIR|g" -e "s|@NFT_TABLE@|$NFT_TABLE|g" \
     -e "s|@LAN_NET@|$LAN4.0/24|g" -e "s|@LAN_IP@|$LAN4.1|g" \
+    -e "s|@ENABLE_UPNP@|$ENABLE_UPNP|g" -e "s|@ENABLE_NATPMP@|$ENABLE_NATPMP|g" \
     "$HERE/miniupnpd.conf.template" >"$CONF"
 [[ $EXT_IP != none ]] || sed -i '/^ext_ip=/d' "$CONF"
 # the upnp_*table/chain options exist only in the nftables build
 [[ $BACKEND == nftables ]] || sed -i '/^upnp_/d' "$CONF"
 rm -f "$STATE_DIR/upnp.leases"
+# What igd-restart.sh needs to restart this daemon the same way (plain words and
+# addresses only: the file is sourced).
+cat >"$STATE_DIR/bed.env" <<EOF
+ROUTER_NS=$ROUTER_NS
+CLIENT_NS=$CLIENT_NS
+WAN_NS=$WAN_NS
+LAN4=$LAN4
+HTTP_PORT=$HTTP_PORT
+NFT_TABLE=$NFT_TABLE
+BACKEND=$BACKEND
+MINIUPNPD=$MINIUPNPD
+ENABLE_UPNP=$ENABLE_UPNP
+ENABLE_NATPMP=$ENABLE_NATPMP
+EOF
 
-# 'ip netns exec' execs the daemon, so $! is miniupnpd's own PID.
-ip netns exec "$ROUTER_NS" "$MINIUPNPD" -f "$CONF" -d -P "$STATE_DIR/miniupnpd.pid" \
-  >"$STATE_DIR/miniupnpd.log" 2>&1 &
-echo $! >"$STATE_DIR/daemon.pid"
-log "miniupnpd ($BACKEND) started, pid $(cat "$STATE_DIR/daemon.pid"), log $STATE_DIR/miniupnpd.log"
-
-# 5. wait until HTTP, SSDP and NAT-PMP/PCP sockets are all bound -------------
-#    (the daemon opens them in that order; bounded: 100 x 0.05 s)
-ready=0
-for _ in $(seq 1 100); do
-  if ! kill -0 "$(cat "$STATE_DIR/daemon.pid")" 2>/dev/null; then
-    log "miniupnpd exited:"; tail -20 "$STATE_DIR/miniupnpd.log" >&2; exit 1
-  fi
-  if ip netns exec "$ROUTER_NS" ss -Hltn "sport = :$HTTP_PORT" | grep -q . \
-     && ip netns exec "$ROUTER_NS" ss -Hlun "sport = :1900" | grep -q . \
-     && ip netns exec "$ROUTER_NS" ss -Hlun "sport = :5351" | grep -q .; then ready=1; break; fi
-  sleep 0.05
-done
-if ((!ready)); then log "miniupnpd sockets not all bound after 5 s"; exit 1; fi
+# 5. start it and wait for the sockets that are switched on
+: >"$STATE_DIR/miniupnpd.log"
+# shellcheck source=tests/testbed/daemon.sh
+source "$HERE/daemon.sh"
+start_daemon || exit 1
 
 # 6. IPv6 on the new veths is usable only once the kernel has added the link-local
 #    addresses and the ff00::/8 multicast routes (it does so shortly after the link
@@ -232,4 +249,6 @@ IGD_CLIENT_IP6=${LAN6}:2
 IGD_EXT_IP=$EXT_IP
 IGD_STATE_DIR=$STATE_DIR
 IGD_BACKEND=$BACKEND
+IGD_ENABLE_UPNP=$ENABLE_UPNP
+IGD_ENABLE_NATPMP=$ENABLE_NATPMP
 EOF

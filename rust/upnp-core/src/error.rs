@@ -2,6 +2,7 @@
 //! sentence for a person.
 
 use crate::protocol::igd::InvalidArgument;
+use crate::protocol::pmp::{PmpMethod, ResultCode};
 use crate::protocol::result::{UpnpResult, upnp_error_name};
 use crate::protocol::soap::SoapError;
 use std::fmt;
@@ -32,6 +33,16 @@ pub enum Error {
     NoGateway,
     /// Work was abandoned because its owner asked to stop.
     Cancelled,
+    /// A NAT-PMP or PCP gateway refused the request with a result code.
+    Pmp {
+        /// The request, e.g. "PCP MAP".
+        action: &'static str,
+        /// The gateway's result code, in its protocol's numbering.
+        code: ResultCode,
+    },
+    /// Nothing answered NAT-PMP or PCP: the gateway refused the port (nothing listens on
+    /// UDP 5351) or sent no answer before the deadline.
+    PmpUnavailable(String),
 }
 
 impl Error {
@@ -46,6 +57,9 @@ impl Error {
             Error::NoDevices => UpnpResult::NoDevices,
             Error::NoGateway => UpnpResult::NoGateway,
             Error::Cancelled => UpnpResult::UnknownError,
+            Error::Pmp { code, .. } => code.upnp_result(),
+            // As with discovery that finds no gateway: there is nothing to map ports with.
+            Error::PmpUnavailable(_) => UpnpResult::NoGateway,
         }
     }
 
@@ -59,6 +73,26 @@ impl Error {
 
     /// What a person could try next, when there is something useful to say.
     pub fn hint(&self) -> Option<&'static str> {
+        // NAT-PMP/PCP cases first where the result's generic UPnP hint would mislead.
+        match self {
+            Error::PmpUnavailable(_) => {
+                return Some(
+                    "the router did not answer NAT-PMP or PCP: it may not support them or have them switched off (UPnP may still work), or give a longer timeout",
+                );
+            }
+            Error::Pmp { code, .. } if code.upnp_result() == UpnpResult::InvalidGateway => {
+                return Some("the router's NAT-PMP/PCP does not support this request; try UPnP instead");
+            }
+            Error::Pmp { code: ResultCode { method: PmpMethod::Pcp, code: 12 }, .. } => {
+                return Some(
+                    "another NAT sits between this computer and the router answering PCP, so no mapping through it can reach this computer",
+                );
+            }
+            Error::Pmp { code, .. } if code.upnp_result() == UpnpResult::NotAuthorized => {
+                return Some("the router does not allow this mapping (often: external ports below 1024)");
+            }
+            _ => {}
+        }
         Some(match self.result() {
             UpnpResult::ConflictWithOtherMapping => {
                 "another device on this network already uses this port: choose another port, or let the router pick one"
@@ -115,6 +149,8 @@ impl fmt::Display for Error {
             Error::NoDevices => f.write_str("no UPnP device answered"),
             Error::NoGateway => f.write_str("no UPnP device is a usable Internet gateway"),
             Error::Cancelled => f.write_str("cancelled"),
+            Error::Pmp { action, code } => write!(f, "{action} refused by the router: {code}"),
+            Error::PmpUnavailable(m) => f.write_str(m),
         }
     }
 }

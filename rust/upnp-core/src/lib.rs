@@ -6,6 +6,8 @@
 //!   the engine's result codes). No I/O.
 //! - [`net`]: the only I/O, each call bounded by a deadline.
 //! - [`discover`], [`device`], [`gateway`]: the client API built from the two.
+//! - [`pmp`]: NAT-PMP and PCP port mapping, for routers that speak them instead of (or
+//!   besides) UPnP.
 
 pub mod device;
 pub mod discover;
@@ -14,6 +16,7 @@ pub mod error;
 pub mod gateway;
 pub mod mapper;
 pub mod net;
+pub mod pmp;
 pub mod protocol;
 
 pub use device::Device;

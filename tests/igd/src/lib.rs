@@ -39,7 +39,8 @@ impl Mode {
 /// One running test bed.
 #[derive(Debug)]
 pub struct Bed {
-    /// Short name; namespaces are `gu-<name>-r`, `-c`, `-w`.
+    /// Short name; namespaces are `<prefix>-<name>-r`, `-c`, `-w` (prefix `gu` unless made
+    /// by [`Bed::up_prefixed`]).
     pub name: String,
     /// The router namespace.
     pub router: String,
@@ -93,9 +94,21 @@ impl Bed {
 
     /// Brings up a bed with extra igd-up.sh environment (`IGD_EXT_IP`, ...).
     pub fn up_with(name: &str, env: &[(&str, &str)]) -> Bed {
+        Self::up_prefixed("gu", name, env)
+    }
+
+    /// Brings up a bed whose namespaces are `<prefix>-<name>-r`, `-c` and `-w`: a suite
+    /// with its own prefix (the NAT-PMP suite uses `gp`) can never collide with the
+    /// namespaces of another suite running at the same time.
+    pub fn up_prefixed(prefix: &str, name: &str, env: &[(&str, &str)]) -> Bed {
         assert!(nix_is_root(), "the test bed needs root (run tests/run.sh)");
-        let (router, client, wan) = (format!("gu-{name}-r"), format!("gu-{name}-c"), format!("gu-{name}-w"));
-        let state_dir = std::env::temp_dir().join(format!("godot-upnp-bed-{name}"));
+        let ns = |role: &str| format!("{prefix}-{name}-{role}");
+        let (router, client, wan) = (ns("r"), ns("c"), ns("w"));
+        // The default prefix keeps the state directories the suites always had.
+        let state_dir = match prefix {
+            "gu" => std::env::temp_dir().join(format!("godot-upnp-bed-{name}")),
+            _ => std::env::temp_dir().join(format!("godot-upnp-bed-{prefix}-{name}")),
+        };
         {
             let mut live = LIVE_BEDS.lock().unwrap();
             if live.is_empty() {
@@ -122,6 +135,25 @@ impl Bed {
         Bed { name: name.to_string(), router, client, wan, env, state_dir }
     }
 
+    /// Restarts the router's daemon in place (tests/testbed/igd-restart.sh) with extra
+    /// environment: `IGD_EXT_IP` for a new external address, `IGD_CLEAR_LEASES=1` to
+    /// forget the mappings as a rebooted router does. Returns the `IGD_*` values it
+    /// printed (`IGD_EXT_IP`, `IGD_DAEMON_PID`); [`Bed::var`] keeps the first values.
+    pub fn restart(&self, env: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut command = Command::new(testbed_dir().join("igd-restart.sh"));
+        command.arg(&self.router).env("IGD_STATE_DIR", &self.state_dir);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().expect("run igd-restart.sh");
+        assert!(out.status.success(), "igd-restart.sh {} failed:\n{}", self.name, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     /// An `IGD_*` value from igd-up.sh, e.g. `IGD_ROOTDESC`.
     pub fn var(&self, key: &str) -> &str {
         self.env.get(key).map(String::as_str).unwrap_or_else(|| panic!("igd-up.sh printed no {key}"))
@@ -145,6 +177,14 @@ impl Bed {
     pub fn upnp(&self, args: &[&str]) -> Run {
         let started = Instant::now();
         let out = self.in_client(bin_dir().join("upnp")).arg("--json").args(args).output().expect("run upnp");
+        Run::new(out, started.elapsed())
+    }
+
+    /// Runs the `pmp-probe` helper (the library's NAT-PMP/PCP calls) inside the client
+    /// namespace; it prints one JSON document, like the CLI.
+    pub fn pmp_probe(&self, args: &[&str]) -> Run {
+        let started = Instant::now();
+        let out = self.in_client(bin_dir().join("pmp-probe")).args(args).output().expect("run pmp-probe");
         Run::new(out, started.elapsed())
     }
 

@@ -2,4 +2,5 @@
 //! bounded by a deadline.
 
 pub mod http;
+pub mod pmp;
 pub mod ssdp;

@@ -4,6 +4,7 @@
 
 pub mod description;
 pub mod igd;
+pub mod pmp;
 pub mod result;
 pub mod soap;
 pub mod ssdp;

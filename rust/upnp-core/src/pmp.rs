@@ -1,0 +1,356 @@
+//! Port mapping with NAT-PMP (RFC 6886) and PCP (RFC 6887): the routers that answer
+//! them need no discovery (the default gateway is the server) and no HTTP, so a mapping
+//! costs one UDP round trip.
+//!
+//! [`map_port`] tries PCP and falls back to NAT-PMP when the gateway says it does not
+//! speak PCP. A mapping lasts for its lifetime only: [`renew`] it before it runs out
+//! (RFC 6886 suggests at half the lifetime) and [`unmap_port`] it when done.
+//!
+//! What miniupnpd 2.3.1 does (checked in the real-router test bed, tests/igd/tests/pmp.rs):
+//! it answers both PCP version 2 and NAT-PMP on port 5351 (and still legacy PCP
+//! version 1), so against it [`map_port`] always ends with PCP; `enable_natpmp=no`
+//! switches both off (IPv4 port 5351 closed: the call fails at once). It labels PCP
+//! mappings with their nonce, which is why a renewal or deletion must reuse the nonce
+//! of the mapping. It raises PCP lifetimes below its `min_lifetime` but grants NAT-PMP
+//! lifetimes as asked: use the granted `lifetime_secs`, not the requested one.
+
+use crate::error::Error;
+use crate::net::pmp::PmpSocket;
+use crate::protocol::igd::{InvalidArgument, Protocol};
+use crate::protocol::pmp::{
+    self as proto, NatPmpMapRequest, NatPmpMapResponse, PcpMapRequest, PcpMapResponse, Reply, ResultCode,
+};
+use crate::protocol::result::UpnpResult;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+pub use crate::protocol::pmp::{Nonce, PmpMethod};
+
+/// A mapping the gateway granted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PmpMapping {
+    /// The protocol that made it (and that renewals and deletion use).
+    pub method: PmpMethod,
+    /// UDP or TCP.
+    pub protocol: Protocol,
+    /// Our port.
+    pub internal_port: u16,
+    /// The port the gateway opened (may differ from the one suggested).
+    pub external_port: u16,
+    /// Seconds the gateway keeps it (may differ from the one requested).
+    pub lifetime_secs: u32,
+    /// The gateway's external address: from the PCP answer, or from NAT-PMP's address
+    /// request (`None` when that request failed; the mapping still stands).
+    pub external_address: Option<Ipv4Addr>,
+    /// The gateway's epoch (seconds since its mapping state began) when it answered.
+    /// If a later answer's epoch is lower than this plus the time elapsed since (less
+    /// some slack), the gateway restarted and lost its mappings (RFC 6886 §3.6).
+    pub epoch_secs: u32,
+    /// The PCP nonce identifying the mapping to the gateway (unused by NAT-PMP).
+    pub nonce: Nonce,
+}
+
+/// What is asked for, whichever protocol carries it.
+struct Wanted {
+    protocol: Protocol,
+    internal_port: u16,
+    suggested_external_port: u16,
+    suggested_external_address: Option<Ipv4Addr>,
+    lifetime_secs: u32,
+    nonce: Nonce,
+}
+
+const BAD_INTERNAL_PORT: InvalidArgument = InvalidArgument {
+    result: UpnpResult::InvalidPort,
+    message: "The internal port must be set between 1 and 65535 (inclusive).",
+};
+const BAD_LIFETIME: InvalidArgument = InvalidArgument {
+    result: UpnpResult::InvalidDuration,
+    message: "A NAT-PMP/PCP mapping needs a lifetime of at least 1 second (0 deletes it).",
+};
+
+/// Maps `internal_port` of this computer: PCP first, NAT-PMP when the gateway answers
+/// that it does not speak PCP. `suggested_external_port` 0 lets the gateway choose
+/// (miniupnpd then uses the internal port). Fails with [`Error::PmpUnavailable`] when
+/// nothing answers on the gateway's port 5351 before `deadline`, or as soon as the
+/// gateway reports the port closed.
+pub fn map_port(
+    gateway: Ipv4Addr,
+    protocol: Protocol,
+    internal_port: u16,
+    suggested_external_port: u16,
+    lifetime_secs: u32,
+    deadline: Instant,
+) -> Result<PmpMapping, Error> {
+    let wanted = wanted(protocol, internal_port, suggested_external_port, lifetime_secs, new_nonce())?;
+    request(gateway, PmpMethod::Pcp, true, &wanted, deadline)
+}
+
+/// Like [`map_port`] with one protocol only and no fallback: for a gateway known to
+/// speak only one of them, and for tests.
+pub fn map_port_with(
+    method: PmpMethod,
+    gateway: Ipv4Addr,
+    protocol: Protocol,
+    internal_port: u16,
+    suggested_external_port: u16,
+    lifetime_secs: u32,
+    deadline: Instant,
+) -> Result<PmpMapping, Error> {
+    let wanted = wanted(protocol, internal_port, suggested_external_port, lifetime_secs, new_nonce())?;
+    request(gateway, method, false, &wanted, deadline)
+}
+
+/// Asks again for `mapping` with a new lifetime: same protocol, same nonce, and its
+/// external port and address as suggestions, so the gateway extends the same mapping
+/// (RFC 6887 §11.2.1). After a gateway restart this re-creates it, possibly on another
+/// port: compare the answer's `external_port`. A PCP mapping falls back to NAT-PMP too.
+pub fn renew(
+    gateway: Ipv4Addr,
+    mapping: &PmpMapping,
+    lifetime_secs: u32,
+    deadline: Instant,
+) -> Result<PmpMapping, Error> {
+    let mut wanted =
+        wanted(mapping.protocol, mapping.internal_port, mapping.external_port, lifetime_secs, mapping.nonce)?;
+    wanted.suggested_external_address = mapping.external_address;
+    request(gateway, mapping.method, true, &wanted, deadline)
+}
+
+/// Deletes `mapping` (a request with lifetime 0, by the protocol that made it).
+/// miniupnpd answers a PCP deletion of a mapping it no longer holds with NO_RESOURCES,
+/// which arrives here as [`Error::Pmp`].
+pub fn unmap_port(gateway: Ipv4Addr, mapping: &PmpMapping, deadline: Instant) -> Result<(), Error> {
+    let wanted = Wanted {
+        protocol: mapping.protocol,
+        internal_port: mapping.internal_port,
+        suggested_external_port: mapping.external_port,
+        suggested_external_address: mapping.external_address,
+        lifetime_secs: 0,
+        nonce: mapping.nonce,
+    };
+    let (action, reply) = match mapping.method {
+        PmpMethod::Pcp => ("PCP MAP deletion", pcp_map(gateway, &wanted, deadline)?.map(drop)),
+        PmpMethod::NatPmp => {
+            // RFC 6886 §3.4: the suggested external port must be 0 in a deletion.
+            let wanted = Wanted { suggested_external_port: 0, ..wanted };
+            ("NAT-PMP mapping deletion", natpmp_map(gateway, &wanted, deadline)?.map(drop))
+        }
+    };
+    match reply {
+        Reply::Success(()) => Ok(()),
+        Reply::Refused(code) => Err(Error::Pmp { action, code }),
+        Reply::UnsupportedVersion { .. } => Err(unsupported(action, mapping.method)),
+    }
+}
+
+/// The gateway's external IPv4 address, by NAT-PMP's address request (PCP has none of
+/// its own: a PCP mapping carries the address, see [`PmpMapping::external_address`]).
+/// 0.0.0.0 when the gateway says it has none.
+pub fn external_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Ipv4Addr, Error> {
+    const ACTION: &str = "NAT-PMP external address";
+    let socket = PmpSocket::connect(gateway)?;
+    match socket.exchange(ACTION, &proto::encode_natpmp_external_address_request(), deadline, |d| {
+        proto::decode_natpmp_address_response(d)
+    })? {
+        Reply::Success(answer) => Ok(answer.address),
+        Reply::Refused(code) => Err(Error::Pmp { action: ACTION, code }),
+        Reply::UnsupportedVersion { .. } => Err(unsupported(ACTION, PmpMethod::NatPmp)),
+    }
+}
+
+/// The operating system's IPv4 default gateway: where NAT-PMP and PCP requests go.
+/// `None` when there is no IPv4 default route or the system cannot tell.
+///
+/// Uses the `netdev` crate (default features off, `gateway` on): it reads the routing
+/// table natively on every platform the addon ships for (netlink on Linux and Android,
+/// the routing sysctl on macOS, `GetAdaptersAddresses` on Windows), which a
+/// `/proc/net/route` parser would do on Linux alone, and it needs no unsafe code here.
+/// Its cost is one enumeration of the interfaces per call (a few milliseconds): call
+/// it once per mapping session, not per packet.
+pub fn default_gateway() -> Option<Ipv4Addr> {
+    let gateway = netdev::get_default_gateway().ok()?;
+    gateway.ipv4.into_iter().find(|a| !a.is_unspecified())
+}
+
+fn wanted(
+    protocol: Protocol,
+    internal_port: u16,
+    suggested_external_port: u16,
+    lifetime_secs: u32,
+    nonce: Nonce,
+) -> Result<Wanted, Error> {
+    if internal_port == 0 {
+        // Internal port 0 with lifetime 0 means "delete all my mappings" in both protocols.
+        return Err(BAD_INTERNAL_PORT.into());
+    }
+    if lifetime_secs == 0 {
+        return Err(BAD_LIFETIME.into());
+    }
+    Ok(Wanted {
+        protocol,
+        internal_port,
+        suggested_external_port,
+        suggested_external_address: None,
+        lifetime_secs,
+        nonce,
+    })
+}
+
+/// One mapping request by `first`, then NAT-PMP if `fallback` and the gateway does not
+/// speak PCP. Only an explicit "unsupported version" answer falls back: silence until
+/// the deadline leaves no time for a second protocol, and on port 5351 a gateway that
+/// ignores PCP would not answer NAT-PMP more reliably.
+fn request(
+    gateway: Ipv4Addr,
+    first: PmpMethod,
+    fallback: bool,
+    wanted: &Wanted,
+    deadline: Instant,
+) -> Result<PmpMapping, Error> {
+    if first == PmpMethod::Pcp {
+        match pcp_map(gateway, wanted, deadline)? {
+            Reply::Success(answer) => return granted_pcp(wanted, answer),
+            Reply::Refused(code) => return Err(Error::Pmp { action: "PCP MAP", code }),
+            Reply::UnsupportedVersion { .. } if fallback => {}
+            Reply::UnsupportedVersion { .. } => return Err(unsupported("PCP MAP", PmpMethod::Pcp)),
+        }
+    }
+    const ACTION: &str = "NAT-PMP mapping";
+    let answer = match natpmp_map(gateway, wanted, deadline)? {
+        Reply::Success(answer) => answer,
+        Reply::Refused(code) => return Err(Error::Pmp { action: ACTION, code }),
+        Reply::UnsupportedVersion { .. } => return Err(unsupported(ACTION, PmpMethod::NatPmp)),
+    };
+    check_grant(ACTION, answer.external_port, answer.lifetime_secs)?;
+    // NAT-PMP's mapping answer has no address; a failed address request must not lose
+    // a mapping the gateway already made.
+    let external_address = external_address(gateway, deadline).ok().filter(|a| !a.is_unspecified());
+    Ok(PmpMapping {
+        method: PmpMethod::NatPmp,
+        protocol: wanted.protocol,
+        internal_port: wanted.internal_port,
+        external_port: answer.external_port,
+        lifetime_secs: answer.lifetime_secs,
+        external_address,
+        epoch_secs: answer.epoch_secs,
+        nonce: wanted.nonce,
+    })
+}
+
+fn granted_pcp(wanted: &Wanted, answer: PcpMapResponse) -> Result<PmpMapping, Error> {
+    check_grant("PCP MAP", answer.external_port, answer.lifetime_secs)?;
+    Ok(PmpMapping {
+        method: PmpMethod::Pcp,
+        protocol: wanted.protocol,
+        internal_port: wanted.internal_port,
+        external_port: answer.external_port,
+        lifetime_secs: answer.lifetime_secs,
+        external_address: answer.external_address,
+        epoch_secs: answer.epoch_secs,
+        nonce: wanted.nonce,
+    })
+}
+
+/// A success that grants nothing (port 0 or lifetime 0) is no mapping.
+fn check_grant(action: &str, external_port: u16, lifetime_secs: u32) -> Result<(), Error> {
+    if external_port == 0 || lifetime_secs == 0 {
+        return Err(Error::InvalidResponse(format!(
+            "{action}: the gateway reported success with external port {external_port} and lifetime {lifetime_secs} s"
+        )));
+    }
+    Ok(())
+}
+
+fn pcp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<Reply<PcpMapResponse>, Error> {
+    let socket = PmpSocket::connect(gateway)?;
+    let request = PcpMapRequest {
+        client_address: socket.local_address()?,
+        nonce: wanted.nonce,
+        protocol: wanted.protocol,
+        internal_port: wanted.internal_port,
+        suggested_external_port: wanted.suggested_external_port,
+        suggested_external_address: wanted.suggested_external_address,
+        lifetime_secs: wanted.lifetime_secs,
+    };
+    socket.exchange("PCP MAP", &request.encode(), deadline, |d| proto::decode_pcp_map_response(&request, d))
+}
+
+fn natpmp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<Reply<NatPmpMapResponse>, Error> {
+    let socket = PmpSocket::connect(gateway)?;
+    let request = NatPmpMapRequest {
+        protocol: wanted.protocol,
+        internal_port: wanted.internal_port,
+        suggested_external_port: wanted.suggested_external_port,
+        lifetime_secs: wanted.lifetime_secs,
+    };
+    socket.exchange("NAT-PMP mapping", &request.encode(), deadline, |d| proto::decode_natpmp_map_response(&request, d))
+}
+
+fn unsupported(action: &'static str, method: PmpMethod) -> Error {
+    Error::Pmp { action, code: ResultCode { method, code: 1 } }
+}
+
+/// A fresh PCP nonce. RFC 6887 §11.1 wants it random so that off-path hosts cannot
+/// forge answers or delete the mapping. std's `RandomState` is seeded from the
+/// operating system's generator; hashing a counter and the clock with two fresh states
+/// gives 12 unpredictable bytes without a dependency on a random-number crate.
+fn new_nonce() -> Nonce {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mut nonce = [0u8; 12];
+    for (i, chunk) in nonce.chunks_mut(8).enumerate() {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(count);
+        hasher.write_u128(now);
+        hasher.write_usize(i);
+        chunk.copy_from_slice(&hasher.finish().to_be_bytes()[..chunk.len()]);
+    }
+    nonce
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_differ() {
+        let a = new_nonce();
+        let b = new_nonce();
+        assert_ne!(a, b);
+        assert_ne!(a, [0; 12]);
+    }
+
+    #[test]
+    fn arguments_are_checked_before_anything_is_sent() {
+        // Nothing is sent (the checks fail first); were it, it would go to loopback.
+        let gateway = Ipv4Addr::LOCALHOST;
+        let deadline = Instant::now();
+        let e = map_port(gateway, Protocol::Udp, 0, 0, 60, deadline).unwrap_err();
+        assert_eq!(e.result(), UpnpResult::InvalidPort);
+        let e = map_port(gateway, Protocol::Udp, 4000, 0, 0, deadline).unwrap_err();
+        assert_eq!(e.result(), UpnpResult::InvalidDuration);
+        assert!(e.to_string().contains("0 deletes"), "{e}");
+    }
+
+    #[test]
+    fn pmp_errors_have_results_and_hints() {
+        let refused = Error::Pmp { action: "PCP MAP", code: ResultCode { method: PmpMethod::Pcp, code: 2 } };
+        assert_eq!(refused.result(), UpnpResult::NotAuthorized);
+        assert_eq!(refused.to_string(), "PCP MAP refused by the router: PCP result 2 (NOT_AUTHORIZED)");
+        assert!(refused.hint().unwrap().contains("below 1024"));
+        let full = Error::Pmp { action: "NAT-PMP mapping", code: ResultCode { method: PmpMethod::NatPmp, code: 4 } };
+        assert_eq!(full.result(), UpnpResult::NoPortMapsAvailable);
+        assert!(full.hint().unwrap().contains("table is full"));
+        let old = unsupported("PCP MAP", PmpMethod::Pcp);
+        assert_eq!(old.result(), UpnpResult::InvalidGateway);
+        assert!(old.hint().unwrap().contains("UPnP"));
+        let silent = Error::PmpUnavailable("no answer".into());
+        assert_eq!(silent.result(), UpnpResult::NoGateway);
+        assert!(silent.hint().unwrap().contains("NAT-PMP or PCP"));
+    }
+}

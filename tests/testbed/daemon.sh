@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Sourced by igd-up.sh and igd-restart.sh: starts the bed's miniupnpd and waits until
+# the sockets that are switched on are bound (the daemon opens HTTP, SSDP, then
+# NAT-PMP/PCP). Needs ROUTER_NS STATE_DIR CONF MINIUPNPD HTTP_PORT ENABLE_UPNP
+# ENABLE_NATPMP and a log function. Appends to $STATE_DIR/miniupnpd.log.
+
+sockets_bound() {
+  if [[ $ENABLE_UPNP == yes ]]; then
+    ip netns exec "$ROUTER_NS" ss -Hltn "sport = :$HTTP_PORT" | grep -q . || return 1
+    ip netns exec "$ROUTER_NS" ss -Hlun "sport = :1900" | grep -q . || return 1
+  fi
+  if [[ $ENABLE_NATPMP == yes ]]; then
+    ip netns exec "$ROUTER_NS" ss -Hlun "sport = :5351" | grep -q . || return 1
+  fi
+  return 0
+}
+
+start_daemon() {
+  # 'ip netns exec' execs the daemon, so $! is miniupnpd's own PID.
+  ip netns exec "$ROUTER_NS" "$MINIUPNPD" -f "$CONF" -d -P "$STATE_DIR/miniupnpd.pid" \
+    >>"$STATE_DIR/miniupnpd.log" 2>&1 &
+  echo $! >"$STATE_DIR/daemon.pid"
+  log "miniupnpd started, pid $(cat "$STATE_DIR/daemon.pid"), log $STATE_DIR/miniupnpd.log"
+  local _
+  for _ in $(seq 1 100); do # bounded: 100 x 0.05 s
+    if ! kill -0 "$(cat "$STATE_DIR/daemon.pid")" 2>/dev/null; then
+      log "miniupnpd exited:"; tail -20 "$STATE_DIR/miniupnpd.log" >&2; return 1
+    fi
+    if sockets_bound; then return 0; fi
+    sleep 0.05
+  done
+  log "miniupnpd sockets not all bound after 5 s"
+  return 1
+}
