@@ -107,3 +107,25 @@ func router_leases() -> Dictionary:
 				"client": parts[2], "internal_port": int(parts[3]), "description": parts[5]
 			}
 	return leases
+
+
+## Restarts the bed's router daemon in place (tests/testbed/igd-restart.sh), as a router
+## reboot does; `env` takes IGD_CLEAR_LEASES / IGD_EXT_IP. Blocks until it answers again
+## (about 2 s). Returns the script's IGD_* lines as a Dictionary (empty on failure).
+func restart_router(env: Dictionary) -> Dictionary:
+	var script := ProjectSettings.globalize_path("res://").path_join(
+		"../tests/testbed/igd-restart.sh"
+	)
+	var command := "IGD_STATE_DIR='%s'" % bed_value("IGD_STATE_DIR")
+	for key in env:
+		command += " %s='%s'" % [key, env[key]]
+	command += " '%s' '%s' 2>/dev/null" % [script.simplify_path(), bed_value("IGD_ROUTER_NS")]
+	var output := []
+	var status := OS.execute("bash", ["-c", command], output)
+	check_eq(status, 0, "igd-restart.sh")
+	var values := {}
+	for line in "".join(output).split("\n", false):
+		var parts := line.split("=", true, 1)
+		if parts.size() == 2:
+			values[parts[0]] = parts[1]
+	return values
