@@ -38,7 +38,9 @@
 #                        that speaks only NAT-PMP/PCP)
 #   IGD_ENABLE_NATPMP=no miniupnpd's enable_natpmp=no: IPv4 UDP 5351 stays closed (in
 #                        miniupnpd 2.3.1 the switch covers PCP as well as NAT-PMP; only
-#                        the IPv6 PCP socket is still opened)
+#                        the IPv6 PCP socket is still opened). With IGD_ENABLE_UPNP=no as
+#                        well no daemon runs (miniupnpd refuses to), as on a router with
+#                        both switched off.
 #   IGD_CLIENT_DEFAULT_ROUTE=1  a default route in the client ns via the router's LAN
 #                        address, so that default-gateway lookups (NAT-PMP/PCP) find it.
 #                        The router ns still has no default route: whatever the client
@@ -218,7 +220,13 @@ EOF
 : >"$STATE_DIR/miniupnpd.log"
 # shellcheck source=tests/testbed/daemon.sh
 source "$HERE/daemon.sh"
-start_daemon || exit 1
+if [[ $ENABLE_UPNP == no && $ENABLE_NATPMP == no ]]; then
+  # miniupnpd refuses to run with nothing to serve ("Why did you run me anyway?"): a
+  # router with both switched off answers nothing, so the bed runs no daemon.
+  log "UPnP and NAT-PMP/PCP both off: no miniupnpd"
+else
+  start_daemon || exit 1
+fi
 
 # 6. IPv6 on the new veths is usable only once the kernel has added the link-local
 #    addresses and the ff00::/8 multicast routes (it does so shortly after the link

@@ -1,8 +1,6 @@
 ## UPNPPortMapper against the test-bed router: start -> upnp_completed(0) and
 ## port_mapped, the router's own list, conflicts, warm start, stop and free.
-extends "res://tests/test_case.gd"
-
-const WAIT_MS := 8000
+extends "res://tests/port_mapper_case.gd"
 
 
 func test_start_maps_both_protocols() -> void:
@@ -105,36 +103,52 @@ func test_invalid_port_fails_at_once() -> void:
 	node.free()
 
 
-## A mapper in the tree for `external_port`, UDP and TCP, quick refresh.
-func _mapper(external_port: int) -> Node:
-	var node: Node = ClassDB.instantiate("UPNPPortMapper")
-	node.port = external_port
-	node.description = "gd mapper"
-	node.lease_duration = 3600
-	(Engine.get_main_loop() as SceneTree).root.add_child(node)
-	return node
+func test_router_restart_restores_the_mapping() -> void:
+	var node := _mapper(port(23))
+	node.protocols = 1
+	node.refresh_interval = 2.0
+	var seen := _record(node)
+	node.start()
+	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
+	check_eq(seen.get("completed"), 0, "upnp_completed")
+	# A reboot: the daemon restarts with no mappings (blocks about 2 s).
+	restart_router({"IGD_CLEAR_LEASES": "1"})
+	var restarted := Time.get_ticks_usec()
+	await _wait_until(func(): return seen.mapped.size() >= 2, 2000 + WAIT_MS)
+	var remapped_ms := (Time.get_ticks_usec() - restarted) / 1000.0
+	print("     port_mapper: mapping back %.1f ms after the router restarted" % remapped_ms)
+	check_eq(
+		seen.order, ["port_mapped", "upnp_completed", "mapping_lost", "port_mapped"], "signals"
+	)
+	check(
+		router_leases().get("UDP:%d" % port(23), {}).get("client") == bed_value("IGD_CLIENT_IP"),
+		"the router lists the mapping again"
+	)
+	check_eq(node.get_status(), node.STATUS_MAPPED, "status")
+	node.free()
+	check(not router_leases().has("UDP:%d" % port(23)), "freeing the node removed the mapping")
 
 
-## Records the node's signals: "completed" (the code) and the lists "mapped", "lost",
-## "address_changed".
-func _record(node: Node) -> Dictionary:
-	var seen := {"mapped": [], "lost": [], "address_changed": []}
-	node.upnp_completed.connect(func(error): seen["completed"] = error)
-	node.port_mapped.connect(func(a, p, proto, m): seen.mapped.append([a, p, proto, m]))
-	node.mapping_lost.connect(func(proto, why): seen.lost.append([proto, why]))
-	node.external_address_changed.connect(func(o, n): seen.address_changed.append([o, n]))
-	return seen
-
-
-## Waits (frames) until `seen` has `key`; returns ms since `started_usec`.
-func _wait_for(seen: Dictionary, key: String, limit_ms: int, started_usec: int) -> float:
-	await _wait_until(func(): return seen.has(key), limit_ms)
-	return (Time.get_ticks_usec() - started_usec) / 1000.0
-
-
-## Waits frame by frame until `condition` holds or `limit_ms` passed.
-func _wait_until(condition: Callable, limit_ms: int) -> void:
-	var tree := Engine.get_main_loop() as SceneTree
-	var until := Time.get_ticks_msec() + limit_ms
-	while not condition.call() and Time.get_ticks_msec() < until:
-		await tree.process_frame
+## Last in this suite: the router keeps the new address afterwards.
+func test_external_address_change_is_reported() -> void:
+	var node := _mapper(port(24))
+	node.protocols = 1
+	node.refresh_interval = 2.0
+	var seen := _record(node)
+	node.start()
+	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
+	check_eq(seen.get("completed"), 0, "upnp_completed")
+	var old_address := bed_value("IGD_EXT_IP")
+	check_eq(node.get_external_address(), old_address, "external address before")
+	# The provider hands the router another address; its mappings stay.
+	var new_address := "22.33.44.55"
+	check_eq(restart_router({"IGD_EXT_IP": new_address}).get("IGD_EXT_IP"), new_address, "restart")
+	await _wait_until(func(): return not seen.address_changed.is_empty(), 2000 + WAIT_MS)
+	check_eq(seen.address_changed, [[old_address, new_address]], "external_address_changed")
+	check_eq(node.get_external_address(), new_address, "external address after")
+	await _wait_until(func(): return node.get_status_text().contains(new_address), 2000)
+	check_eq(
+		node.get_status_text(), "UDP %d open on %s (UPnP)" % [port(24), new_address], "status text"
+	)
+	check(seen.lost.is_empty(), "no mapping lost: %s" % str(seen.lost))
+	node.free()

@@ -1,15 +1,19 @@
 //! A port kept open for a game, on a thread of its own: find the gateway (the last
-//! known description URL and SSDP in parallel, the first usable answer wins), map each
-//! protocol (another port on conflicts), renew before the lease ends and check on every
-//! refresh (re-adding a mapping the router lost, following the external address), and
-//! remove everything on stop. The owner talks to it over channels and never blocks.
+//! known description URL, SSDP and a NAT-PMP/PCP probe of the default gateway in
+//! parallel; the first usable UPnP answer wins), map each protocol (another port on
+//! conflicts; NAT-PMP/PCP when UPnP is absent or refuses), renew before the lease ends
+//! and check on every refresh (re-adding a mapping the router lost, following the
+//! external address), and remove everything on stop. The owner talks to it over
+//! channels and never blocks.
 
 use crate::discover::{self, DiscoverOptions};
 use crate::error::Error;
 use crate::gateway::{ACTION_TIMEOUT, Gateway};
+use crate::pmp::{self, PmpMapping, PmpMethod};
 use crate::protocol::igd::{ExternalAddressKind, MappingArgs, Protocol, classify_external_address};
 use crate::protocol::result::UpnpResult;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::net::{IpAddr, Ipv4Addr};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -18,8 +22,16 @@ pub const STOP_WAIT: Duration = Duration::from_millis(100);
 /// First retry delay after a failure; doubles up to `MAX_RETRY`.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
-/// The longest lease asked for when the router refuses a permanent one (IGDv2's maximum).
+/// The longest lease asked for when the router refuses a permanent one (IGDv2's maximum),
+/// and the lifetime asked of NAT-PMP/PCP for "permanent" (they have none; the router
+/// grants what it allows and the mapping is renewed at half of that).
 const LONGEST_LEASE: u32 = 604_800;
+/// Deadline of one NAT-PMP/PCP exchange (it retransmits within it, RFC 6886 §3.1).
+const PMP_TIMEOUT: Duration = Duration::from_secs(2);
+/// When NAT-PMP/PCP answered first, how much longer a UPnP answer is awaited: UPnP is
+/// preferred (the engine's own protocol, and the router lists its mappings), but a
+/// router without UPnP must not cost the whole discovery timeout.
+const UPNP_GRACE: Duration = Duration::from_millis(300);
 
 /// What to keep open and how.
 #[derive(Clone, Debug)]
@@ -44,6 +56,8 @@ pub struct MapperConfig {
     pub warm_description_url: Option<String>,
     /// Whether stopping removes the mappings (else they stay until their lease ends).
     pub remove_on_stop: bool,
+    /// Whether NAT-PMP/PCP may be used when UPnP is absent or refuses.
+    pub allow_nat_pmp: bool,
 }
 
 /// How a mapping was made.
@@ -51,13 +65,28 @@ pub struct MapperConfig {
 pub enum Method {
     /// UPnP IGD (SOAP AddPortMapping / AddAnyPortMapping).
     Upnp,
+    /// NAT-PMP (RFC 6886).
+    NatPmp,
+    /// PCP (RFC 6887).
+    Pcp,
 }
 
 impl Method {
-    /// The name shown to players ("UPnP").
+    /// The name shown to players ("UPnP", "NAT-PMP" or "PCP").
     pub fn name(self) -> &'static str {
         match self {
             Method::Upnp => "UPnP",
+            Method::NatPmp => "NAT-PMP",
+            Method::Pcp => "PCP",
+        }
+    }
+}
+
+impl From<PmpMethod> for Method {
+    fn from(method: PmpMethod) -> Self {
+        match method {
+            PmpMethod::Pcp => Method::Pcp,
+            PmpMethod::NatPmp => Method::NatPmp,
         }
     }
 }
@@ -177,13 +206,48 @@ struct Held {
     external_port: u16,
     internal_port: u16,
     renew_at: Option<Instant>,
+    via: Via,
+}
+
+/// The protocol holding a mapping, which renews and removes it.
+enum Via {
+    Upnp,
+    Pmp {
+        mapping: PmpMapping,
+        /// When the gateway answered (with `mapping.epoch_secs`), to notice its restarts.
+        answered_at: Instant,
+    },
+}
+
+impl Held {
+    fn method(&self) -> Method {
+        match &self.via {
+            Via::Upnp => Method::Upnp,
+            Via::Pmp { mapping, .. } => mapping.method.into(),
+        }
+    }
+}
+
+/// What the search for a router found.
+enum Found {
+    Upnp(Gateway),
+    Pmp { server: Ipv4Addr, external_address: Option<Ipv4Addr> },
+}
+
+/// One racer's answer in [`Worker::find_gateway`].
+enum Answer {
+    Upnp(Option<(Gateway, String)>),
+    Pmp(Option<(Ipv4Addr, Option<Ipv4Addr>)>),
 }
 
 struct Worker {
     config: MapperConfig,
     events: Sender<Event>,
     commands: Receiver<Command>,
+    /// The UPnP gateway, when one answered.
     gateway: Option<Gateway>,
+    /// The NAT-PMP/PCP server, once it answered or a fallback to it was tried.
+    pmp_server: Option<Ipv4Addr>,
     external_address: String,
     held: Vec<Held>,
     retry_delay: Duration,
@@ -204,6 +268,7 @@ impl Worker {
             events,
             commands,
             gateway: None,
+            pmp_server: None,
             external_address: String::new(),
             held: Vec::new(),
             retry_delay: FIRST_RETRY,
@@ -269,23 +334,51 @@ impl Worker {
 
     /// Finds the gateway and maps every protocol.
     fn establish(&mut self) -> Result<(), Failure> {
-        let gateway = self.find_gateway()?;
-        self.external_address = gateway.external_ip_address(Instant::now() + ACTION_TIMEOUT).unwrap_or_default();
-        self.gateway = Some(gateway);
+        match self.find_gateway()? {
+            Found::Upnp(gateway) => {
+                if let Ok(address) = gateway.external_ip_address(Instant::now() + ACTION_TIMEOUT) {
+                    self.follow_address(address);
+                }
+                self.gateway = Some(gateway);
+            }
+            Found::Pmp { server, external_address } => {
+                self.follow_address(external_address.map(|a| a.to_string()).unwrap_or_default());
+                self.pmp_server = Some(server);
+            }
+        }
         self.map_missing()
     }
 
-    /// The warm URL and SSDP at the same time; the first usable gateway wins.
-    fn find_gateway(&self) -> Result<Gateway, Failure> {
+    /// Forgets the router and every mapping (reporting each lost), then starts again.
+    fn start_over(&mut self, reason: &str) -> Result<(), Failure> {
+        self.gateway = None;
+        self.pmp_server = None;
+        for held in std::mem::take(&mut self.held) {
+            self.emit(Event::Lost { protocol: held.protocol, reason: reason.into() });
+        }
+        self.establish()
+    }
+
+    /// The warm URL, SSDP and a NAT-PMP/PCP probe at the same time. The first usable UPnP
+    /// gateway wins; NAT-PMP/PCP is taken when no UPnP gateway came within
+    /// [`UPNP_GRACE`] of its answer (or at all).
+    fn find_gateway(&self) -> Result<Found, Failure> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let timeout = self.config.discover.timeout;
-        let mut racers = 1;
+        let mut upnp_racers = 1;
         if let Some(url) = self.config.warm_description_url.clone().filter(|u| !u.is_empty()) {
-            racers += 1;
+            upnp_racers += 1;
             let tx = tx.clone();
             thread::spawn(move || {
                 let found = discover::device_from_url(&url, timeout).ok().filter(|d| d.is_valid_gateway());
-                let _ = tx.send(found.and_then(|d| Some((d.gateway?, url))));
+                let _ = tx.send(Answer::Upnp(found.and_then(|d| Some((d.gateway?, url)))));
+            });
+        }
+        let mut pmp_pending = self.config.allow_nat_pmp;
+        if pmp_pending {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let _ = tx.send(Answer::Pmp(probe_pmp(Instant::now() + timeout)));
             });
         }
         let options = self.config.discover.clone();
@@ -294,33 +387,43 @@ impl Worker {
                 let device = found.gateway()?.clone();
                 Some((device.gateway?, device.description_url))
             });
-            let _ = tx.send(found);
+            let _ = tx.send(Answer::Upnp(found));
         });
-        // Both racers end by the discovery timeout; a little slack for their last reply.
-        let deadline = Instant::now() + timeout + Duration::from_millis(500);
-        for _ in 0..racers {
+        // Every racer ends by the discovery timeout; a little slack for its last reply.
+        let mut deadline = Instant::now() + timeout + Duration::from_millis(500);
+        let mut pmp = None;
+        while upnp_racers > 0 || pmp_pending {
             match rx.recv_deadline(deadline) {
-                Ok(Some((gateway, url))) => {
+                Ok(Answer::Upnp(Some((gateway, url)))) => {
                     self.emit(Event::GatewayFound(url));
-                    return Ok(gateway);
+                    return Ok(Found::Upnp(gateway));
                 }
-                Ok(None) => {}
+                Ok(Answer::Upnp(None)) => upnp_racers -= 1,
+                Ok(Answer::Pmp(found)) => {
+                    pmp_pending = false;
+                    if found.is_some() {
+                        deadline = deadline.min(Instant::now() + UPNP_GRACE);
+                        pmp = found;
+                    }
+                }
                 Err(_) => break,
             }
         }
-        Err(Failure {
-            result: UpnpResult::NoGateway,
-            text: "No UPnP router answered; it may have UPnP switched off. Forward the port by hand \
-                   in the router's settings."
-                .into(),
-        })
+        if let Some((server, external_address)) = pmp {
+            return Ok(Found::Pmp { server, external_address });
+        }
+        let text = if self.config.allow_nat_pmp {
+            "No router answered UPnP, NAT-PMP or PCP; the router may have them switched off. Switch UPnP \
+             on in the router's settings, or forward the port by hand."
+        } else {
+            "No UPnP router answered; it may have UPnP switched off. Switch it on in the router's \
+             settings, or forward the port by hand."
+        };
+        Err(Failure { result: UpnpResult::NoGateway, text: text.into() })
     }
 
     /// Maps every protocol not held yet.
     fn map_missing(&mut self) -> Result<(), Failure> {
-        let Some(gateway) = self.gateway.clone() else {
-            return Err(Failure { result: UpnpResult::NoGateway, text: "No router to map the port on.".into() });
-        };
         for &protocol in &self.config.protocols.clone() {
             if self.held.iter().any(|h| h.protocol == protocol) {
                 continue;
@@ -328,16 +431,71 @@ impl Worker {
             if self.stop_requested() {
                 return Err(Failure { result: UpnpResult::UnknownError, text: "Stopped.".into() });
             }
-            let held = self.map_one(&gateway, protocol).map_err(|e| self.failure(&e, protocol))?;
+            let held = self.map_protocol(protocol)?;
             self.emit(Event::Mapped {
                 external_address: self.external_address.clone(),
                 external_port: held.external_port,
                 protocol,
-                method: Method::Upnp,
+                method: held.method(),
             });
             self.held.push(held);
         }
         Ok(())
+    }
+
+    /// Maps one protocol by UPnP, else by NAT-PMP/PCP (when allowed and the router speaks
+    /// it). A failure reports the UPnP error when UPnP was tried: it is the one the
+    /// router's owner can act on.
+    fn map_protocol(&mut self, protocol: Protocol) -> Result<Held, Failure> {
+        let upnp_error = match self.gateway.clone() {
+            Some(gateway) => match self.map_one(&gateway, protocol) {
+                Ok(held) => return Ok(held),
+                Err(e) => Some(e),
+            },
+            None => None,
+        };
+        let pmp_error = match self.fallback_server() {
+            Some(server) => match self.map_pmp(server, protocol) {
+                Ok(held) => return Ok(held),
+                Err(e) => Some(e),
+            },
+            None => None,
+        };
+        match upnp_error.or(pmp_error) {
+            Some(e) => Err(self.failure(&e, protocol)),
+            None => Err(Failure { result: UpnpResult::NoGateway, text: "No router to map the port on.".into() }),
+        }
+    }
+
+    /// The NAT-PMP/PCP server to try: the one found, else (after a UPnP refusal) the UPnP
+    /// router's own address, which is where a router runs NAT-PMP/PCP too.
+    fn fallback_server(&mut self) -> Option<Ipv4Addr> {
+        if !self.config.allow_nat_pmp {
+            return None;
+        }
+        if self.pmp_server.is_none() {
+            self.pmp_server = match self.gateway.as_ref()?.control_url().ip() {
+                Some(IpAddr::V4(address)) => Some(address),
+                _ => pmp::default_gateway(),
+            };
+        }
+        self.pmp_server
+    }
+
+    /// A NAT-PMP/PCP mapping: the router picks another port itself when ours is taken.
+    fn map_pmp(&mut self, server: Ipv4Addr, protocol: Protocol) -> Result<Held, Error> {
+        let internal_port = if self.config.internal_port == 0 { self.config.port } else { self.config.internal_port };
+        let lifetime = self.pmp_lifetime();
+        let mapping =
+            pmp::map_port(server, protocol, internal_port, self.config.port, lifetime, Instant::now() + PMP_TIMEOUT)?;
+        if let Some(address) = mapping.external_address {
+            self.follow_address(address.to_string());
+        }
+        Ok(held_pmp(mapping))
+    }
+
+    fn pmp_lifetime(&self) -> u32 {
+        if self.config.lease_seconds == 0 { LONGEST_LEASE } else { self.config.lease_seconds }
     }
 
     /// Adds one mapping: the port asked for, else AddAnyPortMapping (IGDv2), else the
@@ -355,7 +513,7 @@ impl Worker {
                         tried_any = true;
                         let args = self.args(protocol, port, self.config.lease_seconds);
                         if let Ok(chosen) = gateway.add_any_port_mapping(&args, Instant::now() + ACTION_TIMEOUT) {
-                            return Ok(self.held(protocol, chosen, args.internal_port, args.lease_seconds));
+                            return Ok(held_upnp(protocol, chosen, args.internal_port, args.lease_seconds));
                         }
                     }
                     port = if port == u16::MAX { 1024 } else { port + 1 };
@@ -379,7 +537,7 @@ impl Worker {
             };
             gateway.add_port_mapping(&self.args(protocol, port, lease), Instant::now() + ACTION_TIMEOUT)?;
         }
-        Ok(self.held(protocol, port, args.internal_port, lease))
+        Ok(held_upnp(protocol, port, args.internal_port, lease))
     }
 
     fn args(&self, protocol: Protocol, port: u16, lease_seconds: u32) -> MappingArgs {
@@ -393,60 +551,103 @@ impl Worker {
         }
     }
 
-    fn held(&self, protocol: Protocol, external_port: u16, internal_port: u16, lease_seconds: u32) -> Held {
-        // Renew at half the lease, like NAT-PMP clients do (RFC 6886 §3.3).
-        let renew_at = (lease_seconds > 0).then(|| Instant::now() + Duration::from_secs(u64::from(lease_seconds) / 2));
-        Held { protocol, external_port, internal_port, renew_at }
-    }
-
     /// A refresh: renew what is due, re-add what the router lost, follow the external
-    /// address; rediscover the gateway when it stopped answering.
+    /// address; rediscover the router when it stopped answering or nothing is held.
     fn check(&mut self) -> Result<(), Failure> {
-        let Some(gateway) = self.gateway.clone() else { return self.establish() };
-        let deadline = Instant::now() + ACTION_TIMEOUT;
-        let address = match gateway.external_ip_address(deadline) {
-            Ok(address) => address,
-            Err(_) => {
+        if self.held.is_empty() {
+            // Nothing to keep (the last attempt failed): look for the router afresh, it
+            // may have come back or changed (UPnP switched on, a new router).
+            return self.start_over("");
+        }
+        if let Some(gateway) = self.gateway.clone() {
+            match gateway.external_ip_address(Instant::now() + ACTION_TIMEOUT) {
+                Ok(address) => self.follow_address(address),
                 // The router is gone or moved (a reboot may change its URL): start over,
                 // keeping no claim on mappings it may have forgotten.
-                self.gateway = None;
-                for held in std::mem::take(&mut self.held) {
-                    self.emit(Event::Lost { protocol: held.protocol, reason: "the router stopped answering".into() });
-                }
-                return self.establish();
+                Err(_) => return self.start_over("the router stopped answering"),
             }
-        };
-        if address != self.external_address {
-            let old = std::mem::replace(&mut self.external_address, address.clone());
-            self.emit(Event::ExternalAddressChanged { old, new: address });
         }
-        let now = Instant::now();
         let mut kept = Vec::new();
         for held in std::mem::take(&mut self.held) {
-            let present = gateway
-                .specific_mapping(held.external_port, held.protocol, Instant::now() + ACTION_TIMEOUT)
-                .map(|entry| {
-                    entry.internal_client == gateway.local_address() && entry.internal_port == held.internal_port
-                });
-            match present {
-                Ok(true) if held.renew_at.is_none_or(|at| at > now) => kept.push(held),
-                Ok(true) => {
-                    // Due for renewal: the same AddPortMapping extends the lease.
-                    match self.add(&gateway, held.protocol, held.external_port) {
-                        Ok(renewed) => kept.push(renewed),
-                        Err(e) => {
-                            self.emit(Event::Lost { protocol: held.protocol, reason: format!("renewal failed: {e}") })
-                        }
-                    }
-                }
-                Ok(false) | Err(_) => self.emit(Event::Lost {
-                    protocol: held.protocol,
-                    reason: "the router no longer has the mapping".into(),
-                }),
+            if let Some(held) = self.recheck(held) {
+                kept.push(held);
             }
         }
         self.held = kept;
         self.map_missing()
+    }
+
+    /// Checks one mapping: `None` when it is lost (reported; `map_missing` re-adds it).
+    fn recheck(&mut self, held: Held) -> Option<Held> {
+        let lost = |reason: String| Event::Lost { protocol: held.protocol, reason };
+        match &held.via {
+            Via::Upnp => {
+                let gateway = self.gateway.clone()?;
+                let present = gateway
+                    .specific_mapping(held.external_port, held.protocol, Instant::now() + ACTION_TIMEOUT)
+                    .map(|entry| {
+                        entry.internal_client == gateway.local_address() && entry.internal_port == held.internal_port
+                    });
+                match present {
+                    Ok(true) if held.renew_at.is_none_or(|at| at > Instant::now()) => Some(held),
+                    // Due for renewal: the same AddPortMapping extends the lease.
+                    Ok(true) => match self.add(&gateway, held.protocol, held.external_port) {
+                        Ok(renewed) => Some(renewed),
+                        Err(e) => {
+                            self.emit(lost(format!("renewal failed: {e}")));
+                            None
+                        }
+                    },
+                    Ok(false) | Err(_) => {
+                        self.emit(lost("the router no longer has the mapping".into()));
+                        None
+                    }
+                }
+            }
+            Via::Pmp { mapping, answered_at } => {
+                // NAT-PMP/PCP cannot list mappings: a renewal (one round trip) re-creates
+                // a forgotten one, and the answer's epoch tells whether it was forgotten.
+                let server = self.pmp_server?;
+                let renewed = match pmp::renew(server, mapping, self.pmp_lifetime(), Instant::now() + PMP_TIMEOUT) {
+                    Ok(renewed) => renewed,
+                    Err(e) => {
+                        self.emit(lost(format!("renewal failed: {e}")));
+                        return None;
+                    }
+                };
+                let reason = if router_restarted(mapping.epoch_secs, answered_at.elapsed(), renewed.epoch_secs) {
+                    Some("the router restarted and forgot the mapping")
+                } else if renewed.external_port != mapping.external_port {
+                    Some("the router moved the mapping to another port")
+                } else {
+                    None
+                };
+                if let Some(address) = renewed.external_address {
+                    self.follow_address(address.to_string());
+                }
+                let renewed = held_pmp(renewed);
+                if let Some(reason) = reason {
+                    self.emit(lost(reason.into()));
+                    self.emit(Event::Mapped {
+                        external_address: self.external_address.clone(),
+                        external_port: renewed.external_port,
+                        protocol: renewed.protocol,
+                        method: renewed.method(),
+                    });
+                }
+                Some(renewed)
+            }
+        }
+    }
+
+    /// Takes the router's answer as the external address, reporting a change.
+    fn follow_address(&mut self, address: String) {
+        if address != self.external_address {
+            let old = std::mem::replace(&mut self.external_address, address.clone());
+            if !old.is_empty() {
+                self.emit(Event::ExternalAddressChanged { old, new: address });
+            }
+        }
     }
 
     /// Whether the owner asked to stop or is gone (checked between steps).
@@ -461,34 +662,35 @@ impl Worker {
         }
     }
 
-    /// Removes every mapping made (best effort, each call bounded by its deadline). When the
-    /// owner was dropped this continues in the background after its `STOP_WAIT`.
+    /// Removes every mapping made, all at once (a quitting game gives the worker
+    /// [`STOP_WAIT`]); best effort, each call bounded by its deadline. When the owner was
+    /// dropped this continues in the background after its `STOP_WAIT`.
     fn remove_all(&mut self) {
-        let Some(gateway) = self.gateway.clone() else { return };
-        for held in std::mem::take(&mut self.held) {
-            let _ = gateway.delete_port_mapping(held.external_port, held.protocol, Instant::now() + ACTION_TIMEOUT);
-        }
+        let held = std::mem::take(&mut self.held);
+        let (gateway, server) = (self.gateway.as_ref(), self.pmp_server);
+        thread::scope(|scope| {
+            for held in &held {
+                scope.spawn(move || match (&held.via, gateway, server) {
+                    (Via::Upnp, Some(gateway), _) => {
+                        let deadline = Instant::now() + ACTION_TIMEOUT;
+                        let _ = gateway.delete_port_mapping(held.external_port, held.protocol, deadline);
+                    }
+                    (Via::Pmp { mapping, .. }, _, Some(server)) => {
+                        let _ = pmp::unmap_port(server, mapping, Instant::now() + PMP_TIMEOUT);
+                    }
+                    _ => {}
+                });
+            }
+        });
     }
 
     /// The failure of mapping `protocol`, with a line a player can act on.
     fn failure(&self, error: &Error, protocol: Protocol) -> Failure {
-        let port = self.config.port;
-        let text = match (error.result(), classify_external_address(&self.external_address)) {
-            (_, kind) if kind != ExternalAddressKind::Public => match self.external_address.as_str() {
-                "" => "The router reports no public address: it is behind carrier-grade NAT or another \
-                       router, so players outside cannot reach this port."
-                    .to_string(),
-                address => format!(
-                    "The router's own address {address} is private (carrier-grade NAT): players outside \
-                     cannot reach this port."
-                ),
-            },
-            (UpnpResult::ConflictWithOtherMapping, _) => format!(
-                "{} {port} and the next {} ports are taken by other devices; choose another port.",
-                protocol.as_str(),
-                self.config.port_fallback_count
-            ),
-            _ => format!("The router refused to open {} {port}: {error}.", protocol.as_str()),
+        let text = match classify_external_address(&self.external_address) {
+            ExternalAddressKind::Public => {
+                failure_text(error, protocol, self.config.port, self.config.port_fallback_count)
+            }
+            _ => private_address_text(&self.external_address),
         };
         Failure { result: error.result(), text }
     }
@@ -496,7 +698,88 @@ impl Worker {
     fn mapped_text(&self) -> String {
         let ports: Vec<String> =
             self.held.iter().map(|h| format!("{} {}", h.protocol.as_str(), h.external_port)).collect();
-        format!("{} open on {} ({})", ports.join(", "), self.external_address, Method::Upnp.name())
+        let mut methods: Vec<&str> = self.held.iter().map(|h| h.method().name()).collect();
+        methods.dedup();
+        mapped_text(&ports.join(", "), &self.external_address, &methods.join(", "))
+    }
+}
+
+/// One line for an open port; when the router's own address is private the port is open
+/// on the router only, and the line says so.
+fn mapped_text(ports: &str, external_address: &str, methods: &str) -> String {
+    match classify_external_address(external_address) {
+        ExternalAddressKind::Public => format!("{ports} open on {external_address} ({methods})"),
+        _ => format!(
+            "{ports} open on the router ({methods}), but {}",
+            lower_first(&private_address_text(external_address))
+        ),
+    }
+}
+
+/// Why players outside cannot reach a port on this router.
+fn private_address_text(external_address: &str) -> String {
+    match external_address {
+        // miniupnpd answers so (and NAT-PMP's NETWORK_FAILURE) rather than disclose it.
+        "" => "The router reports no public address: it is behind carrier-grade NAT or another router, so \
+               players outside cannot reach this port."
+            .to_string(),
+        address => format!(
+            "The router's own address {address} is private (carrier-grade NAT): players outside cannot reach \
+             this port."
+        ),
+    }
+}
+
+fn failure_text(error: &Error, protocol: Protocol, port: u16, fallback_count: u16) -> String {
+    match error.result() {
+        UpnpResult::ConflictWithOtherMapping => format!(
+            "{} {port} and the next {fallback_count} ports are taken by other devices; choose another port.",
+            protocol.as_str()
+        ),
+        _ => format!("The router refused to open {} {port}: {error}.", protocol.as_str()),
+    }
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
+}
+
+fn held_upnp(protocol: Protocol, external_port: u16, internal_port: u16, lease_seconds: u32) -> Held {
+    Held { protocol, external_port, internal_port, renew_at: renew_time(lease_seconds), via: Via::Upnp }
+}
+
+fn held_pmp(mapping: PmpMapping) -> Held {
+    Held {
+        protocol: mapping.protocol,
+        external_port: mapping.external_port,
+        internal_port: mapping.internal_port,
+        renew_at: renew_time(mapping.lifetime_secs),
+        via: Via::Pmp { mapping, answered_at: Instant::now() },
+    }
+}
+
+/// Renew at half the lease, like NAT-PMP clients do (RFC 6886 §3.3); never for lease 0.
+fn renew_time(lease_seconds: u32) -> Option<Instant> {
+    (lease_seconds > 0).then(|| Instant::now() + Duration::from_secs(u64::from(lease_seconds) / 2))
+}
+
+/// RFC 6886 §3.6: the gateway lost its mappings when its epoch advanced less than 7/8 of
+/// the time that passed on our clock, less 2 s of slack.
+fn router_restarted(previous_epoch: u32, elapsed: Duration, epoch: u32) -> bool {
+    let expected = u64::from(previous_epoch) + elapsed.as_secs() * 7 / 8;
+    u64::from(epoch) + 2 < expected
+}
+
+/// Whether NAT-PMP/PCP answers at the default gateway, and the external address it
+/// reports. An answer that refuses the address request (a router behind another NAT, a
+/// PCP-only server) still shows that it speaks the protocol.
+fn probe_pmp(deadline: Instant) -> Option<(Ipv4Addr, Option<Ipv4Addr>)> {
+    let server = pmp::default_gateway()?;
+    match pmp::external_address(server, deadline) {
+        Ok(address) => Some((server, Some(address).filter(|a| !a.is_unspecified()))),
+        Err(Error::Pmp { .. }) => Some((server, None)),
+        Err(_) => None,
     }
 }
 
@@ -508,4 +791,53 @@ fn is_conflict(error: &Error) -> bool {
 fn refuses_lease(error: &Error) -> bool {
     matches!(error.result(), UpnpResult::InvalidArgs | UpnpResult::InvalidDuration | UpnpResult::ActionFailed)
         && error.upnp_code().is_some_and(|c| c == 402 || c == 501 || c == 724)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lower_epoch_than_expected_means_the_router_restarted() {
+        // Answered at epoch 1000; 80 s later it should say about 1070 or more.
+        assert!(!router_restarted(1000, Duration::from_secs(80), 1080));
+        assert!(!router_restarted(1000, Duration::from_secs(80), 1069));
+        assert!(router_restarted(1000, Duration::from_secs(80), 1067));
+        assert!(router_restarted(1000, Duration::from_secs(80), 3));
+        // Right after the first answer nothing can look like a restart.
+        assert!(!router_restarted(5, Duration::ZERO, 5));
+        assert!(!router_restarted(4_000_000_000, Duration::from_secs(10), 4_000_000_010));
+    }
+
+    #[test]
+    fn status_lines_name_the_address_and_the_method() {
+        assert_eq!(mapped_text("UDP 3928", "11.22.33.44", "UPnP"), "UDP 3928 open on 11.22.33.44 (UPnP)");
+        assert_eq!(
+            mapped_text("UDP 3928, TCP 3928", "11.22.33.44", "PCP"),
+            "UDP 3928, TCP 3928 open on 11.22.33.44 (PCP)"
+        );
+        assert_eq!(
+            mapped_text("UDP 3928", "100.64.1.2", "UPnP"),
+            "UDP 3928 open on the router (UPnP), but the router's own address 100.64.1.2 is private \
+             (carrier-grade NAT): players outside cannot reach this port."
+        );
+        assert!(mapped_text("UDP 3928", "", "NAT-PMP").contains("reports no public address"));
+        assert_eq!(
+            private_address_text("10.0.0.2"),
+            "The router's own address 10.0.0.2 is private (carrier-grade NAT): players outside cannot reach \
+             this port."
+        );
+    }
+
+    #[test]
+    fn failure_lines_say_what_to_do() {
+        let conflict =
+            Error::Upnp { action: "AddPortMapping", code: 718, description: "ConflictInMappingEntry".into() };
+        assert_eq!(
+            failure_text(&conflict, Protocol::Udp, 3928, 10),
+            "UDP 3928 and the next 10 ports are taken by other devices; choose another port."
+        );
+        let refused = Error::Upnp { action: "AddPortMapping", code: 501, description: "Action Failed".into() };
+        assert!(failure_text(&refused, Protocol::Tcp, 80, 0).starts_with("The router refused to open TCP 80: "));
+    }
 }

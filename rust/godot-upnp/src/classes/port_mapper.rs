@@ -244,6 +244,7 @@ impl PortMapper {
             discover: settings.options(timeout, 2, "InternetGatewayDevice"),
             warm_description_url: read_warm_start(),
             remove_on_stop: self.remove_on_exit,
+            allow_nat_pmp: self.allow_nat_pmp,
         })
     }
 

@@ -1,0 +1,57 @@
+## Base of the UPNPPortMapper suites: a node in the tree, its signals recorded in order,
+## and frame-by-frame waits (the node works only while frames run).
+extends "res://tests/test_case.gd"
+
+## How long a suite waits for the node's first result (discovery is 2 s at most).
+const WAIT_MS := 8000
+
+
+## A mapper in the tree for `external_port`, UDP and TCP, quick refresh.
+func _mapper(external_port: int) -> Node:
+	var node: Node = ClassDB.instantiate("UPNPPortMapper")
+	node.port = external_port
+	node.description = "gd mapper"
+	node.lease_duration = 3600
+	(Engine.get_main_loop() as SceneTree).root.add_child(node)
+	return node
+
+
+## Records the node's signals: "completed" (the code), the lists "mapped", "lost",
+## "address_changed", and "order": every signal's name in the order it came.
+func _record(node: Node) -> Dictionary:
+	var seen := {"mapped": [], "lost": [], "address_changed": [], "order": []}
+	node.upnp_completed.connect(
+		func(error):
+			seen["completed"] = error
+			seen.order.append("upnp_completed")
+	)
+	node.port_mapped.connect(
+		func(a, p, proto, m):
+			seen.mapped.append([a, p, proto, m])
+			seen.order.append("port_mapped")
+	)
+	node.mapping_lost.connect(
+		func(proto, why):
+			seen.lost.append([proto, why])
+			seen.order.append("mapping_lost")
+	)
+	node.external_address_changed.connect(
+		func(o, n):
+			seen.address_changed.append([o, n])
+			seen.order.append("external_address_changed")
+	)
+	return seen
+
+
+## Waits (frames) until `seen` has `key`; returns ms since `started_usec`.
+func _wait_for(seen: Dictionary, key: String, limit_ms: int, started_usec: int) -> float:
+	await _wait_until(func(): return seen.has(key), limit_ms)
+	return (Time.get_ticks_usec() - started_usec) / 1000.0
+
+
+## Waits frame by frame until `condition` holds or `limit_ms` passed.
+func _wait_until(condition: Callable, limit_ms: int) -> void:
+	var tree := Engine.get_main_loop() as SceneTree
+	var until := Time.get_ticks_msec() + limit_ms
+	while not condition.call() and Time.get_ticks_msec() < until:
+		await tree.process_frame
