@@ -126,8 +126,12 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
                 continue;
             }
         };
-        let status = gateway.status_info(deadline);
-        let external = gateway.external_ip_address(deadline);
+        // Both questions at once: one round trip fewer before a game can map.
+        let (status, external) = std::thread::scope(|scope| {
+            let status = scope.spawn(|| gateway.status_info(deadline));
+            let external = gateway.external_ip_address(deadline);
+            (status.join().unwrap_or(Err(Error::Cancelled)), external)
+        });
         let verdict =
             igd::judge_connection(status.as_ref().ok().map(|s| s.connection_status.as_str()), external.is_ok());
         verdicts.push(verdict);

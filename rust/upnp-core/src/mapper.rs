@@ -230,13 +230,14 @@ impl Held {
 
 /// What the search for a router found.
 enum Found {
-    Upnp(Gateway),
+    Upnp { gateway: Gateway, external_address: Option<String> },
     Pmp { server: Ipv4Addr, external_address: Option<Ipv4Addr> },
 }
 
 /// One racer's answer in [`Worker::find_gateway`].
 enum Answer {
-    Upnp(Option<(Gateway, String)>),
+    /// The gateway, its description URL and the external address it reported.
+    Upnp(Option<(Gateway, String, Option<String>)>),
     Pmp(Option<(Ipv4Addr, Option<Ipv4Addr>)>),
 }
 
@@ -335,8 +336,8 @@ impl Worker {
     /// Finds the gateway and maps every protocol.
     fn establish(&mut self) -> Result<(), Failure> {
         match self.find_gateway()? {
-            Found::Upnp(gateway) => {
-                if let Ok(address) = gateway.external_ip_address(Instant::now() + ACTION_TIMEOUT) {
+            Found::Upnp { gateway, external_address } => {
+                if let Some(address) = external_address {
                     self.follow_address(address);
                 }
                 self.gateway = Some(gateway);
@@ -371,7 +372,7 @@ impl Worker {
             let tx = tx.clone();
             thread::spawn(move || {
                 let found = discover::device_from_url(&url, timeout).ok().filter(|d| d.is_valid_gateway());
-                let _ = tx.send(Answer::Upnp(found.and_then(|d| Some((d.gateway?, url)))));
+                let _ = tx.send(Answer::Upnp(found.and_then(|d| Some((d.gateway?, url, d.external_address)))));
             });
         }
         let mut pmp_pending = self.config.allow_nat_pmp;
@@ -385,7 +386,7 @@ impl Worker {
         thread::spawn(move || {
             let found = discover::find_gateway(&options).ok().and_then(|found| {
                 let device = found.gateway()?.clone();
-                Some((device.gateway?, device.description_url))
+                Some((device.gateway?, device.description_url, device.external_address))
             });
             let _ = tx.send(Answer::Upnp(found));
         });
@@ -394,9 +395,9 @@ impl Worker {
         let mut pmp = None;
         while upnp_racers > 0 || pmp_pending {
             match rx.recv_deadline(deadline) {
-                Ok(Answer::Upnp(Some((gateway, url)))) => {
+                Ok(Answer::Upnp(Some((gateway, url, external_address)))) => {
                     self.emit(Event::GatewayFound(url));
-                    return Ok(Found::Upnp(gateway));
+                    return Ok(Found::Upnp { gateway, external_address });
                 }
                 Ok(Answer::Upnp(None)) => upnp_racers -= 1,
                 Ok(Answer::Pmp(found)) => {
@@ -422,38 +423,54 @@ impl Worker {
         Err(Failure { result: UpnpResult::NoGateway, text: text.into() })
     }
 
-    /// Maps every protocol not held yet.
+    /// Maps every protocol not held yet: by UPnP all at once (one round trip instead of
+    /// one per protocol), then NAT-PMP/PCP for any UPnP could not map.
     fn map_missing(&mut self) -> Result<(), Failure> {
-        for &protocol in &self.config.protocols.clone() {
-            if self.held.iter().any(|h| h.protocol == protocol) {
-                continue;
-            }
-            if self.stop_requested() {
-                return Err(Failure { result: UpnpResult::UnknownError, text: "Stopped.".into() });
-            }
-            let held = self.map_protocol(protocol)?;
-            self.emit(Event::Mapped {
-                external_address: self.external_address.clone(),
-                external_port: held.external_port,
-                protocol,
-                method: held.method(),
-            });
-            self.held.push(held);
+        let missing: Vec<Protocol> =
+            self.config.protocols.iter().copied().filter(|p| !self.held.iter().any(|h| h.protocol == *p)).collect();
+        if missing.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        if self.stop_requested() {
+            return Err(Failure { result: UpnpResult::UnknownError, text: "Stopped.".into() });
+        }
+        let this: &Worker = self;
+        let by_upnp: Vec<Option<Result<Held, Error>>> = match &this.gateway {
+            Some(gateway) => thread::scope(|scope| {
+                let attempts: Vec<_> =
+                    missing.iter().map(|&protocol| scope.spawn(move || this.map_one(gateway, protocol))).collect();
+                attempts.into_iter().map(|a| Some(a.join().unwrap_or(Err(Error::Cancelled)))).collect()
+            }),
+            None => missing.iter().map(|_| None).collect(),
+        };
+        let mut outcome = Ok(());
+        for (protocol, upnp) in missing.into_iter().zip(by_upnp) {
+            let held = match upnp {
+                Some(Ok(held)) => Ok(held),
+                Some(Err(e)) => self.map_by_pmp(protocol, Some(e)),
+                None => self.map_by_pmp(protocol, None),
+            };
+            match held {
+                Ok(held) => {
+                    self.emit(Event::Mapped {
+                        external_address: self.external_address.clone(),
+                        external_port: held.external_port,
+                        protocol,
+                        method: held.method(),
+                    });
+                    self.held.push(held);
+                }
+                // Keep what the other protocol got; report the first failure.
+                Err(failure) => outcome = outcome.and(Err(failure)),
+            }
+        }
+        outcome
     }
 
-    /// Maps one protocol by UPnP, else by NAT-PMP/PCP (when allowed and the router speaks
-    /// it). A failure reports the UPnP error when UPnP was tried: it is the one the
-    /// router's owner can act on.
-    fn map_protocol(&mut self, protocol: Protocol) -> Result<Held, Failure> {
-        let upnp_error = match self.gateway.clone() {
-            Some(gateway) => match self.map_one(&gateway, protocol) {
-                Ok(held) => return Ok(held),
-                Err(e) => Some(e),
-            },
-            None => None,
-        };
+    /// Maps one protocol by NAT-PMP/PCP (when allowed and the router speaks it), after
+    /// UPnP failed with `upnp_error` or was not there. A failure reports the UPnP error
+    /// when UPnP was tried: it is the one the router's owner can act on.
+    fn map_by_pmp(&mut self, protocol: Protocol, upnp_error: Option<Error>) -> Result<Held, Failure> {
         let pmp_error = match self.fallback_server() {
             Some(server) => match self.map_pmp(server, protocol) {
                 Ok(held) => return Ok(held),
