@@ -28,8 +28,6 @@ func _ready() -> void:
 ## the node on success (removing the mappings) and quits.
 func _on_port_mapper_upnp_completed(error: int) -> void:
 	_say("upnp_completed(%d) %s" % [error, _result_name(error)])
-	# The node updates its status right after this signal: read it a frame later.
-	await get_tree().process_frame
 	_say("status: %s" % _mapper.get_status_text())
 	if not _headless():
 		return

@@ -103,6 +103,38 @@ func test_invalid_port_fails_at_once() -> void:
 	node.free()
 
 
+func test_start_again_hands_over_without_blocking() -> void:
+	var node := _mapper(port(25))
+	node.protocols = 1
+	var seen := _record(node)
+	var at_completion := []
+	node.upnp_completed.connect(
+		func(_error): at_completion.append([node.get_status(), node.get_status_text()])
+	)
+	node.start()
+	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
+	check_eq(seen.get("completed"), 0, "upnp_completed")
+	if check_eq(at_completion.size(), 1, "one upnp_completed"):
+		check_eq(at_completion[0][0], node.STATUS_MAPPED, "status inside upnp_completed")
+		check(at_completion[0][1].begins_with("UDP %d open" % port(25)), at_completion[0][1])
+	seen.erase("completed")
+	var started := Time.get_ticks_usec()
+	node.start()
+	var start_ms := (Time.get_ticks_usec() - started) / 1000.0
+	print("     port_mapper: start() on a mapped node took %.3f ms" % start_ms)
+	check(start_ms < 10.0, "start() on a mapped node returned at once: %.3f ms" % start_ms)
+	await _wait_for(seen, "completed", WAIT_MS, started)
+	check_eq(seen.get("completed"), 0, "upnp_completed after the second start()")
+	# The old worker removed its mapping before the new one mapped the same port.
+	await _wait_until(func(): return false, 300)
+	check_eq(
+		router_leases().get("UDP:%d" % port(25), {}).get("client"),
+		bed_value("IGD_CLIENT_IP"),
+		"the new mapping is on the router"
+	)
+	node.free()
+
+
 func test_router_restart_restores_the_mapping() -> void:
 	var node := _mapper(port(23))
 	node.protocols = 1

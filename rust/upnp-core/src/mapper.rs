@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 /// How long the owner waits for the worker when it is dropped (removal included).
 pub const STOP_WAIT: Duration = Duration::from_millis(100);
+/// How long a restarted mapper waits for its predecessor's removals (they run at once,
+/// each within its own deadline).
+const PREVIOUS_WAIT: Duration = Duration::from_secs(6);
 /// First retry delay after a failure; doubles up to `MAX_RETRY`.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
@@ -156,19 +159,47 @@ pub struct Mapper {
 }
 
 impl Mapper {
-    /// Starts a worker for `config`.
-    pub fn start(config: MapperConfig) -> Mapper {
+    /// Starts a worker for `config`. When `previous` is given (a restart), it is asked
+    /// to stop and the new worker waits for it to remove its mappings (at most
+    /// [`PREVIOUS_WAIT`]) before mapping, so that its removals cannot hit the new
+    /// mappings, and the caller does not wait at all.
+    pub fn start(config: MapperConfig, previous: Option<Mapper>) -> Mapper {
+        if let Some(previous) = &previous {
+            previous.request_stop();
+        }
         let (commands, commands_rx) = crossbeam_channel::unbounded();
         let (events_tx, events) = crossbeam_channel::unbounded();
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let thread = thread::Builder::new()
             .name("upnp-port-mapper".into())
             .spawn(move || {
+                if let Some(mut previous) = previous {
+                    previous.wait_stopped(PREVIOUS_WAIT);
+                }
                 Worker::new(config, events_tx, commands_rx).run();
                 let _ = done_tx.send(());
             })
             .ok();
         Mapper { commands, events, done, thread }
+    }
+
+    /// Asks the worker to stop (removing its mappings as configured) and returns at once;
+    /// the worker finishes in the background.
+    pub fn stop_in_background(mut self) {
+        self.request_stop();
+        self.thread = None;
+    }
+
+    /// Asks the worker to stop and waits up to `limit` for it to end.
+    fn wait_stopped(&mut self, limit: Duration) {
+        self.request_stop();
+        // A worker still in a blocking step (a discovery, a slow router) is left to finish
+        // on its own: it holds nothing of the owner's and ends by its own deadlines.
+        if let Some(thread) = self.thread.take()
+            && self.done.recv_timeout(limit).is_ok()
+        {
+            let _ = thread.join();
+        }
     }
 
     /// Asks for a check (and a re-map where needed) now.
@@ -189,14 +220,7 @@ impl Mapper {
 
 impl Drop for Mapper {
     fn drop(&mut self) {
-        self.request_stop();
-        // A worker still in a blocking step (a discovery, a slow router) is left to finish
-        // on its own: it holds nothing of the owner's and ends by its own deadlines.
-        if self.done.recv_timeout(STOP_WAIT).is_ok()
-            && let Some(thread) = self.thread.take()
-        {
-            let _ = thread.join();
-        }
+        self.wait_stopped(STOP_WAIT);
     }
 }
 
@@ -284,8 +308,10 @@ impl Worker {
     fn run(mut self) {
         self.emit(Event::Status(Status::Working, "Looking for the router...".into()));
         let first = self.establish();
-        self.emit(Event::Completed(first.as_ref().err().map_or(UpnpResult::Success, |f| f.result)));
+        let result = first.as_ref().err().map_or(UpnpResult::Success, |f| f.result);
+        // The status first, so that a handler of the completion already reads it.
         self.report(first);
+        self.emit(Event::Completed(result));
         while !self.stopping {
             let wait = self.next_check().saturating_duration_since(Instant::now());
             match self.commands.recv_timeout(wait) {
@@ -363,7 +389,7 @@ impl Worker {
     /// The warm URL, SSDP and a NAT-PMP/PCP probe at the same time. The first usable UPnP
     /// gateway wins; NAT-PMP/PCP is taken when no UPnP gateway came within
     /// [`UPNP_GRACE`] of its answer (or at all).
-    fn find_gateway(&self) -> Result<Found, Failure> {
+    fn find_gateway(&mut self) -> Result<Found, Failure> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let timeout = self.config.discover.timeout;
         let mut upnp_racers = 1;
@@ -396,7 +422,9 @@ impl Worker {
         while upnp_racers > 0 || pmp_pending {
             match rx.recv_deadline(deadline) {
                 Ok(Answer::Upnp(Some((gateway, url, external_address)))) => {
-                    self.emit(Event::GatewayFound(url));
+                    self.emit(Event::GatewayFound(url.clone()));
+                    // A later rediscovery (the router rebooted) tries this URL at once too.
+                    self.config.warm_description_url = Some(url);
                     return Ok(Found::Upnp { gateway, external_address });
                 }
                 Ok(Answer::Upnp(None)) => upnp_racers -= 1,

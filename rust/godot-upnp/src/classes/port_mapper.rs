@@ -87,6 +87,8 @@ pub struct PortMapper {
     status_text: GString,
     external_address: GString,
     mapped: Vec<(Protocol, u16)>,
+    /// The remembered gateway URL (as read at start, or written since).
+    warm_url: Option<String>,
 }
 
 /// The values of the `Status` enum, as registered.
@@ -156,8 +158,13 @@ impl PortMapper {
     /// Starts mapping (again, after [method stop]). Returns at once; see [signal upnp_completed].
     #[func]
     fn start(&mut self) {
-        self.shut_down();
+        // A running worker hands over to the new one without the caller waiting: the new
+        // worker maps only once the old one removed its mappings.
+        let previous = self.mapper.take();
         let Some(config) = self.config() else {
+            if let Some(previous) = previous {
+                previous.stop_in_background();
+            }
             self.status = STATUS_FAILED;
             self.status_text = "The port must be set between 1 and 65535.".into();
             godot_error!("UPNPPortMapper: {}", self.status_text);
@@ -167,7 +174,8 @@ impl PortMapper {
         self.status = STATUS_WORKING;
         self.status_text = "Looking for the router...".into();
         self.mapped.clear();
-        self.mapper = Some(Mapper::start(config));
+        self.warm_url = config.warm_description_url.clone();
+        self.mapper = Some(Mapper::start(config, previous));
         self.base_mut().set_process(true);
     }
 
@@ -292,7 +300,13 @@ impl PortMapper {
                 }
                 self.status_text = text.as_str().into();
             }
-            Event::GatewayFound(url) => write_warm_start(&url),
+            Event::GatewayFound(url) => {
+                // Only a new router costs a file write on the main thread.
+                if self.warm_url.as_deref() != Some(url.as_str()) {
+                    write_warm_start(&url);
+                    self.warm_url = Some(url);
+                }
+            }
         }
     }
 }
