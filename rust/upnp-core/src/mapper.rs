@@ -29,6 +29,9 @@ const MAX_RETRY: Duration = Duration::from_secs(60);
 /// and the lifetime asked of NAT-PMP/PCP for "permanent" (they have none; the router
 /// grants what it allows and the mapping is renewed at half of that).
 const LONGEST_LEASE: u32 = 604_800;
+/// How long SSDP waits for the remembered description URL to answer (it starts at once
+/// when that fails): a known router is mapped in about 60 ms, a moved one costs this.
+const WARM_HEAD_START: Duration = Duration::from_millis(100);
 /// Deadline of one NAT-PMP/PCP exchange (it retransmits within it, RFC 6886 §3.1).
 const PMP_TIMEOUT: Duration = Duration::from_secs(2);
 /// When NAT-PMP/PCP answered first, how much longer a UPnP answer is awaited: UPnP is
@@ -393,13 +396,20 @@ impl Worker {
         let (tx, rx) = crossbeam_channel::unbounded();
         let timeout = self.config.discover.timeout;
         let mut upnp_racers = 1;
+        // SSDP waits for the remembered URL (at most WARM_HEAD_START): a router busy
+        // answering a search serves the description and SOAP calls more slowly.
+        let (warm_tx, warm_rx) = crossbeam_channel::bounded(1);
         if let Some(url) = self.config.warm_description_url.clone().filter(|u| !u.is_empty()) {
             upnp_racers += 1;
             let tx = tx.clone();
             thread::spawn(move || {
                 let found = discover::device_from_url(&url, timeout).ok().filter(|d| d.is_valid_gateway());
-                let _ = tx.send(Answer::Upnp(found.and_then(|d| Some((d.gateway?, url, d.external_address)))));
+                let found = found.and_then(|d| Some((d.gateway?, url, d.external_address)));
+                let _ = warm_tx.send(found.is_some());
+                let _ = tx.send(Answer::Upnp(found));
             });
+        } else {
+            drop(warm_tx);
         }
         let mut pmp_pending = self.config.allow_nat_pmp;
         if pmp_pending {
@@ -410,6 +420,10 @@ impl Worker {
         }
         let options = self.config.discover.clone();
         thread::spawn(move || {
+            if warm_rx.recv_timeout(WARM_HEAD_START) == Ok(true) {
+                let _ = tx.send(Answer::Upnp(None));
+                return;
+            }
             let found = discover::find_gateway(&options).ok().and_then(|found| {
                 let device = found.gateway()?.clone();
                 Some((device.gateway?, device.description_url, device.external_address))
