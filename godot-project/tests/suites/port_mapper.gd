@@ -122,7 +122,8 @@ func test_start_again_hands_over_without_blocking() -> void:
 	node.start()
 	var start_ms := (Time.get_ticks_usec() - started) / 1000.0
 	print("     port_mapper: start() on a mapped node took %.3f ms" % start_ms)
-	check(start_ms < 10.0, "start() on a mapped node returned at once: %.3f ms" % start_ms)
+	# Waiting for the old worker's removal took 30 ms and more; a debug build needs about 4.
+	check(start_ms < 25.0, "start() on a mapped node returned at once: %.3f ms" % start_ms)
 	await _wait_for(seen, "completed", WAIT_MS, started)
 	check_eq(seen.get("completed"), 0, "upnp_completed after the second start()")
 	# The old worker removed its mapping before the new one mapped the same port.
