@@ -13,7 +13,9 @@
 #      against a plain Node between the same probes; the longest start() / stop() /
 #      refresh() / get_status_text() call;
 #   e. for comparison, the class reference's threaded example (discover() then
-#      add_port_mapping on a Thread) with RustUPNP and with the engine's UPNP.
+#      add_port_mapping on a Thread) with RustUPNP and with the engine's UPNP;
+#   f. the router's own share: its first SSDP answer, its description, two mappings sent
+#      at once (tests/godot/router_floor.py), the floor under a. and b.
 # The bed is gk-bench-r / gk-bench-c / gk-bench-w (state in /tmp/gk-bench); Godot runs in
 # its client namespace with user:// in a temp dir (the warm-start file is the bench's own).
 # The editor binary (godot4) loads the addon's debug library path, so the release library
@@ -74,3 +76,8 @@ timeout 900 ip netns exec "${BED[1]}" "$GODOT" --headless --path godot-project \
   --script res://tests/bench_mapper.gd -- RUNS="$N" EXAMPLE_RUNS="$EXAMPLE_RUNS" \
   FRAME_SECONDS="$FRAME_SECONDS" PORT=47000 RESTART_SCRIPT="$ROOT/tests/testbed/igd-restart.sh" \
   $(grep -E '^IGD_' "$TMP/bed.env") 2>&1 | sed '/^Godot Engine v/d'
+
+echo
+echo "== f. the router alone (tests/godot/router_floor.py, a plain Python client), $N runs"
+ip netns exec "${BED[1]}" python3 tests/godot/router_floor.py "$(sed -n 's/^IGD_ROOTDESC=//p' "$TMP/bed.env")" \
+  "$(sed -n 's/^IGD_CLIENT_IP=//p' "$TMP/bed.env")" 47100 "$N"
