@@ -43,6 +43,16 @@ func _record(node: Node) -> Dictionary:
 	return seen
 
 
+## Starts `node` (recorded by `_record`), waits for upnp_completed and checks its code.
+## Returns the ms from start() to upnp_completed.
+func _start_and_wait(node: Node, seen: Dictionary, expected := 0) -> float:
+	var started := Time.get_ticks_usec()
+	node.start()
+	var completed_after: float = await _wait_for(seen, "completed", WAIT_MS, started)
+	check_eq(seen.get("completed"), expected, "upnp_completed")
+	return completed_after
+
+
 ## Waits (frames) until `seen` has `key`; returns ms since `started_usec`.
 func _wait_for(seen: Dictionary, key: String, limit_ms: int, started_usec: int) -> float:
 	await _wait_until(func(): return seen.has(key), limit_ms)

@@ -53,9 +53,7 @@ func test_conflict_chooses_another_port() -> void:
 	var node := _mapper(held)
 	node.protocols = 1
 	var seen := _record(node)
-	node.start()
-	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
-	check_eq(seen.get("completed"), 0, "upnp_completed")
+	await _start_and_wait(node, seen)
 	var chosen: int = node.get_mapped_port("UDP")
 	print("     port_mapper: port %d held by 10.77.0.3, got %d" % [held, chosen])
 	check(chosen != 0 and chosen != held, "another port was chosen: %d" % chosen)
@@ -111,9 +109,7 @@ func test_start_again_hands_over_without_blocking() -> void:
 	node.upnp_completed.connect(
 		func(_error): at_completion.append([node.get_status(), node.get_status_text()])
 	)
-	node.start()
-	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
-	check_eq(seen.get("completed"), 0, "upnp_completed")
+	await _start_and_wait(node, seen)
 	if check_eq(at_completion.size(), 1, "one upnp_completed"):
 		check_eq(at_completion[0][0], node.STATUS_MAPPED, "status inside upnp_completed")
 		check(at_completion[0][1].begins_with("UDP %d open" % port(25)), at_completion[0][1])
@@ -141,9 +137,7 @@ func test_router_restart_restores_the_mapping() -> void:
 	node.protocols = 1
 	node.refresh_interval = 4.0
 	var seen := _record(node)
-	node.start()
-	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
-	check_eq(seen.get("completed"), 0, "upnp_completed")
+	await _start_and_wait(node, seen)
 	# A check now puts the next one about 2 s after the restart below ends, so that it
 	# meets the restarted router (one landing mid-restart would wait out a discovery).
 	node.refresh()
@@ -173,9 +167,7 @@ func test_external_address_change_is_reported() -> void:
 	node.protocols = 1
 	node.refresh_interval = 2.0
 	var seen := _record(node)
-	node.start()
-	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
-	check_eq(seen.get("completed"), 0, "upnp_completed")
+	await _start_and_wait(node, seen)
 	var old_address := bed_value("IGD_EXT_IP")
 	check_eq(node.get_external_address(), old_address, "external address before")
 	# The provider hands the router another address; its mappings stay.

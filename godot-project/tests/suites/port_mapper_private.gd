@@ -9,9 +9,7 @@ func test_status_text_explains_carrier_grade_nat() -> void:
 	var node := _mapper(port(50))
 	node.protocols = 1
 	var seen := _record(node)
-	node.start()
-	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
-	check_eq(seen.get("completed"), upnp_const("UPNP_RESULT_ACTION_FAILED"), "upnp_completed")
+	await _start_and_wait(node, seen, upnp_const("UPNP_RESULT_ACTION_FAILED"))
 	check_eq(node.get_status(), node.STATUS_FAILED, "status")
 	check_eq(
 		node.get_status_text(),
