@@ -195,6 +195,25 @@ pub fn check_discover(timeout: i64, ttl: i64) -> Outcome<(u64, u8)> {
     Ok(igd::check_discover(timeout, ttl)?)
 }
 
+/// Runs one call for a script, turning a panic (a bug of ours) into `UNKNOWN_ERROR` with
+/// a message, so that no panic unwinds into the engine and the object stays usable (its
+/// locks recover from poisoning; see the binding's `lock`).
+pub fn guarded<T>(call: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+        Err(Failure { result: UpnpResult::UnknownError, message: internal_error(&*panic), warning: false })
+    })
+}
+
+/// The line for a caught panic: its message, marked as our bug.
+pub(crate) fn internal_error(panic: &(dyn std::any::Any + Send)) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    format!("internal error in godot-upnp (please report it): {what}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +252,16 @@ mod tests {
         };
         assert_eq!((port(0), port(1), port(4000), port(-5), port(70000)), (0, 1, 4000, 0, 0));
         assert_eq!(index_message(5, 0), "Index index = 5 is out of bounds (devices.size() = 0).");
+    }
+
+    #[test]
+    fn a_panic_becomes_unknown_error_with_its_message() {
+        let outcome: Outcome<()> = guarded(|| panic!("index out of bounds"));
+        let failure = outcome.unwrap_err();
+        assert_eq!(failure.result, UpnpResult::UnknownError);
+        assert!(failure.message.ends_with("index out of bounds"), "{}", failure.message);
+        let formatted: Outcome<()> = guarded(|| panic!("port {}", 7));
+        assert!(formatted.unwrap_err().message.ends_with("port 7"));
+        assert_eq!(guarded(|| Ok(5)).ok(), Some(5));
     }
 }

@@ -7,6 +7,7 @@
 //! channels and never blocks.
 
 use crate::discover::{self, DiscoverOptions};
+use crate::engine;
 use crate::error::Error;
 use crate::gateway::{ACTION_TIMEOUT, Gateway};
 use crate::pmp::{self, PmpMapping, PmpMethod};
@@ -14,6 +15,7 @@ use crate::protocol::igd::{ExternalAddressKind, MappingArgs, Protocol, classify_
 use crate::protocol::result::UpnpResult;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::net::{IpAddr, Ipv4Addr};
+use std::panic::AssertUnwindSafe;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -124,7 +126,9 @@ pub enum Event {
         /// How it was mapped.
         method: Method,
     },
-    /// The first attempt after a start ended: success or the failure's result.
+    /// The first attempt after a start ended: success or the failure's result. After an
+    /// internal error it may come a second time (with `UNKNOWN_ERROR`): owners report
+    /// only the first.
     Completed(UpnpResult),
     /// A mapping disappeared from the router (a reboot, a reset) or could not be renewed.
     Lost {
@@ -179,7 +183,13 @@ impl Mapper {
                 if let Some(mut previous) = previous {
                     previous.wait_stopped(PREVIOUS_WAIT);
                 }
-                Worker::new(config, events_tx, commands_rx).run();
+                // A bug must not leave the owner waiting for events that never come.
+                let crash_events = events_tx.clone();
+                let worker = Worker::new(config, events_tx, commands_rx);
+                if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| worker.run())) {
+                    let _ = crash_events.send(Event::Status(Status::Failed, engine::internal_error(&*panic)));
+                    let _ = crash_events.send(Event::Completed(UpnpResult::UnknownError));
+                }
                 let _ = done_tx.send(());
             })
             .ok();

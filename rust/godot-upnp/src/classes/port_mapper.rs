@@ -89,6 +89,8 @@ pub struct PortMapper {
     mapped: Vec<(Protocol, u16)>,
     /// The remembered gateway URL (as read at start, or written since).
     warm_url: Option<String>,
+    /// Whether upnp_completed was emitted for the current start().
+    completed: bool,
 }
 
 /// The values of the `Status` enum, as registered.
@@ -174,6 +176,7 @@ impl PortMapper {
         self.status = STATUS_WORKING;
         self.status_text = "Looking for the router...".into();
         self.mapped.clear();
+        self.completed = false;
         self.warm_url = config.warm_description_url.clone();
         self.mapper = Some(Mapper::start(config, previous));
         self.base_mut().set_process(true);
@@ -277,7 +280,12 @@ impl PortMapper {
                     &GString::from(method.name()),
                 );
             }
-            Event::Completed(result) => self.signals().upnp_completed().emit(result.code()),
+            // Once per start(), as documented (an internal error may repeat it).
+            Event::Completed(result) if !self.completed => {
+                self.completed = true;
+                self.signals().upnp_completed().emit(result.code());
+            }
+            Event::Completed(_) => {}
             Event::Lost { protocol, reason } => {
                 self.mapped.retain(|(p, _)| *p != protocol);
                 self.signals().mapping_lost().emit(&GString::from(protocol.as_str()), &GString::from(reason.as_str()));

@@ -209,7 +209,7 @@ impl Upnp {
             state.settings.clone()
         };
         // The network wait holds no lock: other threads keep using this object.
-        match engine::discover(&settings, timeout.into(), ttl.into(), &device_filter.to_string()) {
+        match engine::guarded(|| engine::discover(&settings, timeout.into(), ttl.into(), &device_filter.to_string())) {
             Ok(records) => {
                 let devices = records.into_iter().map(|r| Listed::new(UpnpDevice::from_record(r))).collect();
                 this.bind().state().devices = devices;
@@ -227,10 +227,12 @@ impl Upnp {
     #[func]
     fn query_external_address(&self) -> GString {
         let Ok(record) = self.gateway_record() else { return GString::new() };
-        record.query_external_address().map(|a| a.as_str().into()).unwrap_or_else(|failure: Failure| {
-            report(&failure);
-            GString::new()
-        })
+        engine::guarded(|| record.query_external_address()).map(|a| a.as_str().into()).unwrap_or_else(
+            |failure: Failure| {
+                report(&failure);
+                GString::new()
+            },
+        )
     }
 
     /// [method RustUPNPDevice.add_port_mapping] on the gateway; [constant UPNP_RESULT_NO_GATEWAY]
@@ -245,13 +247,15 @@ impl Upnp {
         #[opt(default = 0)] duration: i32,
     ) -> i32 {
         match self.gateway_record() {
-            Ok(record) => result_code(record.add_port_mapping(
-                port.into(),
-                port_internal.into(),
-                &desc.to_string(),
-                &proto.to_string(),
-                duration.into(),
-            )),
+            Ok(record) => result_code(engine::guarded(|| {
+                record.add_port_mapping(
+                    port.into(),
+                    port_internal.into(),
+                    &desc.to_string(),
+                    &proto.to_string(),
+                    duration.into(),
+                )
+            })),
             Err(code) => code,
         }
     }
@@ -261,7 +265,7 @@ impl Upnp {
     #[func]
     fn delete_port_mapping(&self, port: i32, #[opt(default = "UDP")] proto: GString) -> i32 {
         match self.gateway_record() {
-            Ok(record) => result_code(record.delete_port_mapping(port.into(), &proto.to_string())),
+            Ok(record) => result_code(engine::guarded(|| record.delete_port_mapping(port.into(), &proto.to_string()))),
             Err(code) => code,
         }
     }
