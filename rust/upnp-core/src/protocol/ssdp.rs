@@ -144,7 +144,9 @@ pub fn parse_answer(datagram: &[u8]) -> Result<SearchAnswer, AnswerError> {
 
 fn is_ok_status_line(line: &str) -> bool {
     let mut parts = line.split_ascii_whitespace();
-    let version_ok = parts.next().is_some_and(|v| v.len() >= 5 && v[..5].eq_ignore_ascii_case("HTTP/"));
+    // Bytes, not `&v[..5]`: a multi-byte character straddling byte 5 would panic.
+    let version_ok =
+        parts.next().is_some_and(|v| v.as_bytes().get(..5).is_some_and(|b| b.eq_ignore_ascii_case(b"HTTP/")));
     version_ok && parts.next() == Some("200")
 }
 
@@ -232,6 +234,17 @@ mod tests {
         }
         // headers after the blank line are body, not headers
         assert_eq!(parse_answer(b"HTTP/1.1 200 OK\r\nST: x\r\n\r\nLOCATION: http://a/\r\n"), Err(MissingLocation));
+    }
+
+    /// Found by the property tests: a status line whose first word is "HTTP" followed by
+    /// a multi-byte character used to panic (a string slice inside the character).
+    #[test]
+    fn multi_byte_status_word_is_not_an_answer() {
+        for input in
+            ["HtTP\u{110d0} \r\n", "HTTP\u{e9}1.1 200 OK\r\n", "HTT\u{e9} 200\r\n", "\u{e9}\u{e9}\u{e9} 200\r\n"]
+        {
+            assert_eq!(parse_answer(input.as_bytes()), Err(AnswerError::NotAnAnswer), "{input:?}");
+        }
     }
 
     #[test]
