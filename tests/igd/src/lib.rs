@@ -260,9 +260,123 @@ impl Bed {
         assert_eq!(lease.internal_client, other);
     }
 
+    /// The router's HTTP port (from `IGD_ROOTDESC`).
+    pub fn http_port(&self) -> u16 {
+        let url = self.var("IGD_ROOTDESC");
+        let host_port = url.trim_start_matches("http://").split('/').next().unwrap_or("");
+        host_port.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or_else(|| panic!("no port in {url}"))
+    }
+
+    /// Packet loss on the client's side: installs in the client namespace the nftables
+    /// table `inet loss`, whose input chain drops `percent` % (chosen by
+    /// `numgen random mod 100`) of the incoming SSDP answers (UDP from port 1900) and of
+    /// the incoming TCP segments from the router's HTTP port. Named counters record what
+    /// arrived and what was dropped ([`Bed::loss_counters`]). Replaces an earlier table.
+    pub fn drop_incoming(&self, percent: u8) {
+        self.drop_incoming_each(percent, percent);
+    }
+
+    /// Like [`Bed::drop_incoming`], with one rate for the SSDP answers and another for
+    /// the HTTP segments.
+    pub fn drop_incoming_each(&self, ssdp_percent: u8, http_percent: u8) {
+        assert!(ssdp_percent <= 100 && http_percent <= 100, "percent must be 0..=100");
+        self.stop_dropping();
+        let port = self.http_port();
+        let ruleset = format!(
+            "table inet loss {{\n\
+             \tcounter ssdp_in {{}}\n\tcounter ssdp_dropped {{}}\n\
+             \tcounter http_in {{}}\n\tcounter http_dropped {{}}\n\
+             \tchain input {{\n\
+             \t\ttype filter hook input priority filter; policy accept;\n\
+             \t\tudp sport 1900 counter name ssdp_in\n\
+             \t\tudp sport 1900 numgen random mod 100 < {ssdp_percent} counter name ssdp_dropped drop\n\
+             \t\ttcp sport {port} counter name http_in\n\
+             \t\ttcp sport {port} numgen random mod 100 < {http_percent} counter name http_dropped drop\n\
+             \t}}\n}}\n"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.client, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nft");
+        use std::io::Write as _;
+        child.stdin.take().expect("nft stdin").write_all(ruleset.as_bytes()).expect("write the ruleset");
+        let out = child.wait_with_output().expect("nft -f");
+        assert!(out.status.success(), "nft refused the loss table:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Removes the table of [`Bed::drop_incoming`] (nothing happens when there is none).
+    pub fn stop_dropping(&self) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.client, "nft", "delete", "table", "inet", "loss"])
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// The client namespace's whole nftables ruleset, as `nft list ruleset` prints it.
+    pub fn client_ruleset(&self) -> String {
+        let out =
+            Command::new("ip").args(["netns", "exec", &self.client, "nft", "list", "ruleset"]).output().expect("nft");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Packets counted by the table of [`Bed::drop_incoming`] so far.
+    pub fn loss_counters(&self) -> LossCounters {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.client, "nft", "-j", "list", "counters", "table", "inet", "loss"])
+            .output()
+            .expect("nft list counters");
+        assert!(out.status.success(), "no loss table: {}", String::from_utf8_lossy(&out.stderr));
+        let json: Value = serde_json::from_slice(&out.stdout).expect("nft JSON");
+        let mut counts = BTreeMap::new();
+        for item in json["nftables"].as_array().into_iter().flatten() {
+            let counter = &item["counter"];
+            if let (Some(name), Some(packets)) = (counter["name"].as_str(), counter["packets"].as_u64()) {
+                counts.insert(name.to_string(), packets);
+            }
+        }
+        let get = |name: &str| counts.get(name).copied().unwrap_or(0);
+        LossCounters {
+            ssdp_in: get("ssdp_in"),
+            ssdp_dropped: get("ssdp_dropped"),
+            http_in: get("http_in"),
+            http_dropped: get("http_dropped"),
+        }
+    }
+
     fn connection_service_type(&self) -> String {
         // The SOAP layer of miniupnpd accepts v1 and v2 URNs in both modes.
         "urn:schemas-upnp-org:service:WANIPConnection:1".to_string()
+    }
+}
+
+/// Incoming packets seen and dropped by [`Bed::drop_incoming`]'s table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossCounters {
+    /// UDP datagrams from port 1900 that reached the input hook.
+    pub ssdp_in: u64,
+    /// Of those, dropped.
+    pub ssdp_dropped: u64,
+    /// TCP segments from the router's HTTP port that reached the input hook.
+    pub http_in: u64,
+    /// Of those, dropped.
+    pub http_dropped: u64,
+}
+
+impl std::fmt::Display for LossCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |d: u64, n: u64| if n == 0 { 0.0 } else { 100.0 * d as f64 / n as f64 };
+        write!(
+            f,
+            "SSDP answers {} in, {} dropped ({:.1} %); HTTP segments {} in, {} dropped ({:.1} %)",
+            self.ssdp_in,
+            self.ssdp_dropped,
+            pct(self.ssdp_dropped, self.ssdp_in),
+            self.http_in,
+            self.http_dropped,
+            pct(self.http_dropped, self.http_in)
+        )
     }
 }
 
