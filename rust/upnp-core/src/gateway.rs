@@ -139,7 +139,9 @@ impl Gateway {
 
     fn call(&self, action: &'static str, args: &[(&str, String)], deadline: Instant) -> Result<Outputs, Error> {
         let body = soap::build_request(&self.service_type, action, args);
-        let answer = http::post_soap(&self.control_url, &self.service_type, action, body, deadline)
+        // Queries (Get...) may be sent twice under packet loss; changes are sent once.
+        let read_only = action.starts_with("Get");
+        let answer = http::post_soap(&self.control_url, &self.service_type, action, body, deadline, read_only)
             .map_err(|e| prefix(action, e))?;
         soap::parse_response(action, answer.status, &answer.body).map_err(|e| Error::from_soap(action, e))
     }

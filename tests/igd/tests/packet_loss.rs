@@ -70,19 +70,19 @@ fn lost_ssdp_answers_are_made_up_by_the_resends() {
     assert_eq!(counters.http_dropped, 0, "{counters}");
 }
 
-/// 30 % of the SSDP answers and of the HTTP segments lost (the figure). The
-/// core does not retry HTTP itself; TCP does, but a lost SYN-ACK costs 1 s (Linux's
-/// initial retransmission timeout), and two such losses on the way (description, then
-/// the two SOAP questions) do not fit into 2000 ms. On this bed about 75 % of the runs
-/// find the router (tests/loss.sh measures it over 100 runs; see the README), so this
-/// test asserts what holds reliably: every run ends by its deadline, at least 2 of 10
-/// find the router (fewer has a probability of about 1e-4 at 70 %), and the table
-/// really drops about 30 % of the HTTP segments (12 to 48 % over at least 100 segments
-/// is almost four standard deviations either side; ten runs bring some 200).
+/// 30 % of the SSDP answers and of the HTTP segments lost (the figure). TCP
+/// alone would not do: a lost SYN-ACK costs 1 s (Linux's initial retransmission
+/// timeout) and a lost answer segment as much, so only 80 of 100 runs found the router.
+/// The core abandons a connection attempt unanswered after 250 ms for a fresh one and
+/// sends a twin of a query unanswered after 300 ms (net/http.rs): 100 of 100 runs in
+/// tests/loss.sh. At that rate (failures under 1 %), 8 of 10 leaves ample margin
+/// (failing this needs three failed runs: about 1e-4 at a 1 % failure rate). The table
+/// must really drop about 30 % of the HTTP segments (12 to 48 % over at least 100
+/// segments is almost four standard deviations either side; ten runs bring some 200).
 #[test]
-fn discovery_under_30_percent_loss_ends_in_time_and_mostly_finds_the_router() {
+fn discovery_under_30_percent_loss_ends_in_time_and_finds_the_router() {
     let (found, times, counters) = runs_with_loss(30, 30);
-    assert!(found >= 2, "only {found} of {RUNS} runs found the router under 30 % loss");
+    assert!(found >= 8, "only {found} of {RUNS} runs found the router under 30 % loss");
     assert!(times.iter().all(|t| *t <= TIMEOUT + Duration::from_millis(100)), "{times:?}");
     assert!(counters.http_in >= 100, "{counters}");
     let rate = counters.http_dropped as f64 / counters.http_in as f64;
