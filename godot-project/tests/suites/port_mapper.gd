@@ -86,19 +86,46 @@ func test_free_right_after_start_returns_promptly() -> void:
 	check(not router_leases().has(mine[1]), "no TCP mapping left behind")
 
 
-func test_invalid_port_fails_at_once() -> void:
-	var node := _mapper(0)
-	var seen := _record(node)
-	var code = expect_errors(
-		func():
-			node.start()
-			return seen.get("completed"),
-		["The port must be set between 1 and 65535."],
-		"start() without a port"
-	)
-	check_eq(code, upnp_const("UPNP_RESULT_INVALID_PORT"), "upnp_completed")
-	check_eq(node.get_status(), node.STATUS_FAILED, "status")
-	node.free()
+func test_out_of_range_properties_fail_at_once() -> void:
+	# [property, value, result constant, start of the error line]
+	var cases := [
+		["port", 0, "UPNP_RESULT_INVALID_PORT", "The port must be set between 1 and 65535."],
+		["port", 65536, "UPNP_RESULT_INVALID_PORT", "The port must be set"],
+		["port", -1, "UPNP_RESULT_INVALID_PORT", "The port must be set"],
+		["internal_port", 70000, "UPNP_RESULT_INVALID_PORT", "internal_port must be 0"],
+		["protocols", 0, "UPNP_RESULT_INVALID_PROTOCOL", "protocols must be UDP (1)"],
+		["protocols", 4, "UPNP_RESULT_INVALID_PROTOCOL", "protocols must be UDP (1)"],
+		["lease_duration", -5, "UPNP_RESULT_INVALID_DURATION", "lease_duration must be 0"],
+		["port_fallback_count", -1, "UPNP_RESULT_INVALID_PARAM", "port_fallback_count must be"],
+		["refresh_interval", -1.0, "UPNP_RESULT_INVALID_PARAM", "refresh_interval must be"],
+		["refresh_interval", NAN, "UPNP_RESULT_INVALID_PARAM", "refresh_interval must be"],
+		["discover_timeout", -1, "UPNP_RESULT_INVALID_PARAM", "discover_timeout must be"],
+		["discover_timeout", 10, "UPNP_RESULT_INVALID_PARAM", "discover_timeout must be"],
+		["discover_local_port", 70000, "UPNP_RESULT_INVALID_PARAM", "discover_local_port must be"],
+	]
+	for case in cases:
+		var node := _mapper(port(26))
+		node.set(case[0], case[1])
+		var seen := _record(node)
+		var what := "%s = %s" % [case[0], case[1]]
+		var code = expect_errors(
+			func():
+				node.start()
+				return seen.get("completed"),
+			[case[3]],
+			what
+		)
+		check_eq(code, upnp_const(case[2]), what + ": upnp_completed")
+		check_eq(node.get_status(), node.STATUS_FAILED, what + ": status")
+		check(node.get_status_text().begins_with(case[3]), what + ": " + node.get_status_text())
+		node.free()
+	# A very long description is the router's business: it is sent (escaped) and mapped.
+	var long := _mapper(port(26))
+	long.protocols = 1
+	long.description = "<&>".repeat(3000)
+	var seen := _record(long)
+	await _start_and_wait(long, seen)
+	long.free()
 
 
 func test_start_again_hands_over_without_blocking() -> void:

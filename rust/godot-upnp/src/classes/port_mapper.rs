@@ -23,6 +23,13 @@ const WARM_START_FILE: &str = "user://upnp_port_mapper_gateway.txt";
 /// mapping, re-adds it when the router forgets it, follows the external address, and
 /// removes the mapping when the node leaves the tree. All network work runs on a thread
 /// of its own; results arrive as signals on the main thread.
+///
+/// A property out of range makes [method start] fail at once: one error line, the status
+/// text says which property, and [signal upnp_completed] carries
+/// [constant RustUPNP.UPNP_RESULT_INVALID_PORT] (port, internal_port),
+/// [constant RustUPNP.UPNP_RESULT_INVALID_PROTOCOL] (protocols),
+/// [constant RustUPNP.UPNP_RESULT_INVALID_DURATION] (lease_duration) or
+/// [constant RustUPNP.UPNP_RESULT_INVALID_PARAM] (the others).
 #[derive(GodotClass)]
 #[class(init, base = Node, rename = UPNPPortMapper)]
 pub struct PortMapper {
@@ -163,15 +170,18 @@ impl PortMapper {
         // A running worker hands over to the new one without the caller waiting: the new
         // worker maps only once the old one removed its mappings.
         let previous = self.mapper.take();
-        let Some(config) = self.config() else {
-            if let Some(previous) = previous {
-                previous.stop_in_background();
+        let config = match self.config() {
+            Ok(config) => config,
+            Err((result, message)) => {
+                if let Some(previous) = previous {
+                    previous.stop_in_background();
+                }
+                self.status = STATUS_FAILED;
+                self.status_text = message.into();
+                godot_error!("UPNPPortMapper: {message}");
+                self.signals().upnp_completed().emit(result.code());
+                return;
             }
-            self.status = STATUS_FAILED;
-            self.status_text = "The port must be set between 1 and 65535.".into();
-            godot_error!("UPNPPortMapper: {}", self.status_text);
-            self.signals().upnp_completed().emit(UpnpResult::InvalidPort.code());
-            return;
         };
         self.status = STATUS_WORKING;
         self.status_text = "Looking for the router...".into();
@@ -226,13 +236,38 @@ impl PortMapper {
 }
 
 impl PortMapper {
-    fn config(&self) -> Option<MapperConfig> {
-        let port = u16::try_from(self.port).ok().filter(|&p| p > 0)?;
+    /// The worker's settings, or the property that is out of range: its result code and
+    /// the line for the error channel and the status text.
+    fn config(&self) -> Result<MapperConfig, (UpnpResult, &'static str)> {
+        let port = u16::try_from(self.port)
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or((UpnpResult::InvalidPort, "The port must be set between 1 and 65535."))?;
+        let internal_port = u16::try_from(self.internal_port).map_err(|_| {
+            (UpnpResult::InvalidPort, "internal_port must be 0 (the same as port) or between 1 and 65535.")
+        })?;
+        if !(1..=3).contains(&self.protocols) {
+            return Err((UpnpResult::InvalidProtocol, "protocols must be UDP (1), TCP (2) or both (3)."));
+        }
         let protocols = [(1, Protocol::Udp), (2, Protocol::Tcp)]
             .into_iter()
             .filter(|(bit, _)| self.protocols & bit != 0)
             .map(|(_, p)| p)
             .collect::<Vec<_>>();
+        let lease_seconds = u32::try_from(self.lease_duration).map_err(|_| {
+            (UpnpResult::InvalidDuration, "lease_duration must be 0 (permanent) or a number of seconds.")
+        })?;
+        let port_fallback_count = u16::try_from(self.port_fallback_count)
+            .map_err(|_| (UpnpResult::InvalidParam, "port_fallback_count must be between 0 and 65535."))?;
+        // NaN fails the comparison too.
+        if !(self.refresh_interval >= 0.1 && self.refresh_interval <= 86_400.0) {
+            return Err((UpnpResult::InvalidParam, "refresh_interval must be between 0.1 and 86400 seconds."));
+        }
+        if !(100..=60_000).contains(&self.discover_timeout) {
+            return Err((UpnpResult::InvalidParam, "discover_timeout must be between 100 and 60000 milliseconds."));
+        }
+        let local_port = u16::try_from(self.discover_local_port)
+            .map_err(|_| (UpnpResult::InvalidParam, "discover_local_port must be between 0 and 65535."))?;
         let description = if self.description.is_empty() {
             ProjectSettings::singleton().get_setting("application/config/name").to_string()
         } else {
@@ -240,18 +275,18 @@ impl PortMapper {
         };
         let settings = DiscoverSettings {
             multicast_if: self.discover_multicast_if.to_string(),
-            local_port: self.discover_local_port.into(),
+            local_port: local_port.into(),
             ipv6: self.discover_ipv6,
         };
-        let timeout = Duration::from_millis(self.discover_timeout.clamp(100, 60_000) as u64);
-        Some(MapperConfig {
+        let timeout = Duration::from_millis(self.discover_timeout as u64);
+        Ok(MapperConfig {
             port,
-            internal_port: u16::try_from(self.internal_port).unwrap_or(0),
-            protocols: if protocols.is_empty() { vec![Protocol::Udp] } else { protocols },
+            internal_port,
+            protocols,
             description,
-            lease_seconds: u32::try_from(self.lease_duration).unwrap_or(0),
-            port_fallback_count: u16::try_from(self.port_fallback_count).unwrap_or(0),
-            refresh_interval: Duration::from_secs_f64(self.refresh_interval.clamp(0.1, 86_400.0)),
+            lease_seconds,
+            port_fallback_count,
+            refresh_interval: Duration::from_secs_f64(self.refresh_interval),
             discover: settings.options(timeout, 2, "InternetGatewayDevice"),
             warm_description_url: read_warm_start(),
             remove_on_stop: self.remove_on_exit,
