@@ -1,6 +1,6 @@
 //! `RustUPNPDevice` (`UPNPDevice` with the `engine-names` feature).
 
-use super::{lock, report};
+use super::lock;
 use crate::registration::{self, Property, raw_method, register_properties};
 use godot::meta::error::ConvertError;
 use godot::meta::shape::GodotShape;
@@ -8,7 +8,7 @@ use godot::meta::{FromGodot, GodotConvert, ToGodot};
 use godot::prelude::*;
 use godot::register::info::PropertyHint;
 use std::sync::{Arc, Mutex};
-use upnp_core::engine::{self, DeviceRecord};
+use upnp_core::engine::DeviceRecord;
 use upnp_core::protocol::result::IgdStatus;
 
 /// One UPnP device found by discovery (or built by a script); see the editor help for
@@ -146,13 +146,7 @@ impl UpnpDevice {
     /// failure, with an error line saying why, or when the router does not know it.
     #[func]
     fn query_external_address(&self) -> GString {
-        match engine::guarded(|| self.snapshot().query_external_address()) {
-            Ok(address) => address.as_str().into(),
-            Err(failure) => {
-                report(&failure);
-                GString::new()
-            }
-        }
+        super::external_address(&self.snapshot())
     }
 
     /// Asks the gateway to forward external [param port] ([param proto] "UDP" or "TCP")
@@ -168,23 +162,14 @@ impl UpnpDevice {
         #[opt(default = "UDP")] proto: GString,
         #[opt(default = 0)] duration: i32,
     ) -> i32 {
-        let outcome = engine::guarded(|| {
-            self.snapshot().add_port_mapping(
-                port.into(),
-                port_internal.into(),
-                &desc.to_string(),
-                &proto.to_string(),
-                duration.into(),
-            )
-        });
-        super::result_code(outcome)
+        super::add_mapping(&self.snapshot(), port, port_internal, &desc, &proto, duration)
     }
 
     /// Removes the mapping of external [param port] and [param proto] ("UDP" or "TCP").
     /// Returns a [enum RustUPNP.UPNPResult] value.
     #[func]
     fn delete_port_mapping(&self, port: i32, #[opt(default = "UDP")] proto: GString) -> i32 {
-        super::result_code(engine::guarded(|| self.snapshot().delete_port_mapping(port.into(), &proto.to_string())))
+        super::delete_mapping(&self.snapshot(), port, &proto)
     }
 
     #[func(gd_self)]

@@ -8,7 +8,7 @@ pub mod upnp;
 
 use godot::prelude::*;
 use std::sync::{Mutex, MutexGuard};
-use upnp_core::engine::{Failure, Outcome};
+use upnp_core::engine::{self, DeviceRecord, Failure, Outcome};
 use upnp_core::protocol::result::UpnpResult;
 
 /// Locks state, also after a panic in another call (the data is plain values, always
@@ -27,7 +27,7 @@ pub(crate) fn report(failure: &Failure) {
 }
 
 /// The `UPNPResult` of an outcome, reporting a failure.
-pub(crate) fn result_code(outcome: Outcome<()>) -> i32 {
+fn result_code(outcome: Outcome<()>) -> i32 {
     match outcome {
         Ok(()) => UpnpResult::Success.code(),
         Err(failure) => {
@@ -35,4 +35,40 @@ pub(crate) fn result_code(outcome: Outcome<()>) -> i32 {
             failure.result.code()
         }
     }
+}
+
+/// `query_external_address` of RustUPNPDevice, and of RustUPNP on its gateway.
+pub(crate) fn external_address(record: &DeviceRecord) -> GString {
+    match engine::guarded(|| record.query_external_address()) {
+        Ok(address) => address.as_str().into(),
+        Err(failure) => {
+            report(&failure);
+            GString::new()
+        }
+    }
+}
+
+/// `add_port_mapping` of RustUPNPDevice, and of RustUPNP on its gateway.
+pub(crate) fn add_mapping(
+    record: &DeviceRecord,
+    port: i32,
+    port_internal: i32,
+    desc: &GString,
+    proto: &GString,
+    duration: i32,
+) -> i32 {
+    result_code(engine::guarded(|| {
+        record.add_port_mapping(
+            port.into(),
+            port_internal.into(),
+            &desc.to_string(),
+            &proto.to_string(),
+            duration.into(),
+        )
+    }))
+}
+
+/// `delete_port_mapping` of RustUPNPDevice, and of RustUPNP on its gateway.
+pub(crate) fn delete_mapping(record: &DeviceRecord, port: i32, proto: &GString) -> i32 {
+    result_code(engine::guarded(|| record.delete_port_mapping(port.into(), &proto.to_string())))
 }

@@ -1,12 +1,12 @@
 //! `RustUPNP` (`UPNP` with the `engine-names` feature).
 
 use super::device::{SharedRecord, UpnpDevice};
-use super::{lock, report, result_code};
+use super::{add_mapping, delete_mapping, external_address, lock, report};
 use crate::registration::{self, ObjectRef, Property, register_properties};
 use godot::prelude::*;
 use godot::register::info::PropertyHint;
 use std::sync::Mutex;
-use upnp_core::engine::{self, DeviceRecord, DiscoverSettings, Failure};
+use upnp_core::engine::{self, DeviceRecord, DiscoverSettings};
 use upnp_core::protocol::result::UpnpResult;
 
 /// Discovery and port mapping through the local network's gateway; see the editor help
@@ -226,13 +226,7 @@ impl Upnp {
     /// there is no gateway or it does not answer.
     #[func]
     fn query_external_address(&self) -> GString {
-        let Ok(record) = self.gateway_record() else { return GString::new() };
-        engine::guarded(|| record.query_external_address()).map(|a| a.as_str().into()).unwrap_or_else(
-            |failure: Failure| {
-                report(&failure);
-                GString::new()
-            },
-        )
+        self.gateway_record().map_or_else(|_| GString::new(), |record| external_address(&record))
     }
 
     /// [method RustUPNPDevice.add_port_mapping] on the gateway; [constant UPNP_RESULT_NO_GATEWAY]
@@ -246,28 +240,15 @@ impl Upnp {
         #[opt(default = "UDP")] proto: GString,
         #[opt(default = 0)] duration: i32,
     ) -> i32 {
-        match self.gateway_record() {
-            Ok(record) => result_code(engine::guarded(|| {
-                record.add_port_mapping(
-                    port.into(),
-                    port_internal.into(),
-                    &desc.to_string(),
-                    &proto.to_string(),
-                    duration.into(),
-                )
-            })),
-            Err(code) => code,
-        }
+        self.gateway_record()
+            .map_or_else(|code| code, |record| add_mapping(&record, port, port_internal, &desc, &proto, duration))
     }
 
     /// [method RustUPNPDevice.delete_port_mapping] on the gateway; [constant UPNP_RESULT_NO_GATEWAY]
     /// when there is none.
     #[func]
     fn delete_port_mapping(&self, port: i32, #[opt(default = "UDP")] proto: GString) -> i32 {
-        match self.gateway_record() {
-            Ok(record) => result_code(engine::guarded(|| record.delete_port_mapping(port.into(), &proto.to_string()))),
-            Err(code) => code,
-        }
+        self.gateway_record().map_or_else(|code| code, |record| delete_mapping(&record, port, &proto))
     }
 
     #[func(gd_self)]
