@@ -553,7 +553,7 @@ impl Worker {
 
     /// A NAT-PMP/PCP mapping: the router picks another port itself when ours is taken.
     fn map_pmp(&mut self, server: Ipv4Addr, protocol: Protocol) -> Result<Held, Error> {
-        let internal_port = if self.config.internal_port == 0 { self.config.port } else { self.config.internal_port };
+        let internal_port = self.internal_port_for(self.config.port);
         let lifetime = self.pmp_lifetime();
         let mapping =
             pmp::map_port(server, protocol, internal_port, self.config.port, lifetime, Instant::now() + PMP_TIMEOUT)?;
@@ -609,8 +609,13 @@ impl Worker {
         Ok(held_upnp(protocol, port, args.internal_port, lease))
     }
 
+    /// The port on this computer for external `port` (internal_port 0 = the same).
+    fn internal_port_for(&self, port: u16) -> u16 {
+        if self.config.internal_port == 0 { port } else { self.config.internal_port }
+    }
+
     fn args(&self, protocol: Protocol, port: u16, lease_seconds: u32) -> MappingArgs {
-        let internal_port = if self.config.internal_port == 0 { port } else { self.config.internal_port };
+        let internal_port = self.internal_port_for(port);
         MappingArgs {
             external_port: port,
             internal_port,
