@@ -7,7 +7,8 @@
 #   - UPNPPortMapper on its own beds (UPnP; UPnP off with NAT-PMP/PCP on; both off; a
 #     private WAN address), and a game that quits while the node is discovering and once
 #     it has mapped (must exit at once, cleanly: exit code 0, no leak report, nothing
-#     left on the router).
+#     left on the router);
+#   - a panic injected into our code (panic suite).
 # Prints each Godot run's "godot-tests: N passed, M failed" and exits non-zero on failure.
 # Needs root; GODOT selects the binary (default: godot4 from tests/setup.sh).
 set -uo pipefail
@@ -80,6 +81,9 @@ godot noroute engine-noroute "${ENGINE[@]}" --suite=multicast_if OBSERVATIONS="$
 godot private ours-private --suite=private_wan OBSERVATIONS="$OUT/ours-private.json"
 godot private engine-private "${ENGINE[@]}" --suite=private_wan OBSERVATIONS="$OUT/engine-private.json"
 godot v2 differential --suite=differential OUTDIR="$OUT"
+# A panic injected into our code (debug build; see panic_guard.rs) must reach the script as
+# one error line and UNKNOWN_ERROR, the object staying usable.
+GODOT_UPNP_TEST_PANICS=1 godot v2 panic --suite=panic PORT_BASE=44000
 godot pmp mapper-pmp --suite=port_mapper_pmp PORT_BASE=47000
 godot off mapper-off --suite=port_mapper_off PORT_BASE=47000
 godot private mapper-private --suite=port_mapper_private PORT_BASE=47000

@@ -21,8 +21,10 @@ pub enum Error {
         /// The router's text for it.
         description: String,
     },
-    /// No usable HTTP exchange: refused, timed out, reset, error status, empty body.
+    /// No usable HTTP exchange: refused, reset, error status, empty body, unusable URL.
     Http(String),
+    /// No complete HTTP answer before the deadline (the engine's `HTTP_ERROR` too).
+    Timeout(String),
     /// An answer arrived but is not what the protocol says it should be.
     InvalidResponse(String),
     /// A socket could not be opened, configured or used.
@@ -51,7 +53,7 @@ impl Error {
         match self {
             Error::InvalidArgument(a) => a.result,
             Error::Upnp { code, .. } => UpnpResult::from_upnp_error(*code),
-            Error::Http(_) => UpnpResult::HttpError,
+            Error::Http(_) | Error::Timeout(_) => UpnpResult::HttpError,
             Error::InvalidResponse(_) => UpnpResult::InvalidResponse,
             Error::Socket(_) => UpnpResult::SocketError,
             Error::NoDevices => UpnpResult::NoDevices,
@@ -115,7 +117,10 @@ impl Error {
             UpnpResult::NoGateway => {
                 "devices answered, but none is an Internet gateway with UPnP port mapping switched on"
             }
-            UpnpResult::HttpError => "the router did not answer in time; try again, or give a longer timeout",
+            // What the message says (refused, reset, an error status) needs no hint.
+            UpnpResult::HttpError if matches!(self, Error::Timeout(_)) => {
+                "the router did not answer in time; try again, or give a longer timeout"
+            }
             UpnpResult::SocketError => "check the network interface and that the local port is free",
             _ => return None,
         })
@@ -145,7 +150,7 @@ impl fmt::Display for Error {
                 };
                 write!(f, "{action} refused by the router: UPnP error {code} ({standard}{said})")
             }
-            Error::Http(m) | Error::InvalidResponse(m) | Error::Socket(m) => f.write_str(m),
+            Error::Http(m) | Error::Timeout(m) | Error::InvalidResponse(m) | Error::Socket(m) => f.write_str(m),
             Error::NoDevices => f.write_str("no UPnP device answered"),
             Error::NoGateway => f.write_str("no UPnP device is a usable Internet gateway"),
             Error::Cancelled => f.write_str("cancelled"),
@@ -160,5 +165,19 @@ impl std::error::Error for Error {}
 impl From<InvalidArgument> for Error {
     fn from(a: InvalidArgument) -> Self {
         Error::InvalidArgument(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_timeout_is_told_to_wait_longer() {
+        let late = Error::Timeout("no complete answer in time".into());
+        let refused = Error::Http("connection refused".into());
+        assert_eq!((late.result(), refused.result()), (UpnpResult::HttpError, UpnpResult::HttpError));
+        assert!(late.hint().unwrap().contains("longer timeout"));
+        assert_eq!(refused.hint(), None);
     }
 }

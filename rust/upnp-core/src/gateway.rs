@@ -150,6 +150,7 @@ impl Gateway {
 fn prefix(action: &str, e: Error) -> Error {
     match e {
         Error::Http(m) => Error::Http(format!("{action}: {m}")),
+        Error::Timeout(m) => Error::Timeout(format!("{action}: {m}")),
         Error::InvalidResponse(m) => Error::InvalidResponse(format!("{action}: {m}")),
         other => other,
     }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod gateway;
 pub mod mapper;
 pub mod net;
+pub mod panic_guard;
 pub mod pmp;
 pub mod protocol;
 

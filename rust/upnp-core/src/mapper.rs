@@ -7,15 +7,14 @@
 //! channels and never blocks.
 
 use crate::discover::{self, DiscoverOptions};
-use crate::engine;
 use crate::error::Error;
 use crate::gateway::{ACTION_TIMEOUT, Gateway};
+use crate::panic_guard;
 use crate::pmp::{self, PmpMapping, PmpMethod};
 use crate::protocol::igd::{ExternalAddressKind, MappingArgs, Protocol, classify_external_address};
 use crate::protocol::result::UpnpResult;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::net::{IpAddr, Ipv4Addr};
-use std::panic::AssertUnwindSafe;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -186,8 +185,8 @@ impl Mapper {
                 // A bug must not leave the owner waiting for events that never come.
                 let crash_events = events_tx.clone();
                 let worker = Worker::new(config, events_tx, commands_rx);
-                if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| worker.run())) {
-                    let _ = crash_events.send(Event::Status(Status::Failed, engine::internal_error(&*panic)));
+                if let Err(line) = panic_guard::catch(|| worker.run()) {
+                    let _ = crash_events.send(Event::Status(Status::Failed, line));
                     let _ = crash_events.send(Event::Completed(UpnpResult::UnknownError));
                 }
                 let _ = done_tx.send(());

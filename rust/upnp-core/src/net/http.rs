@@ -98,7 +98,7 @@ fn hedged(
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| Error::Http("no complete answer in time".into())))
+    Err(last.unwrap_or_else(|| Error::Timeout("no complete answer in time".into())))
 }
 
 /// One request, with fresh connection attempts while connecting times out (see
@@ -140,7 +140,7 @@ const MIN_ATTEMPT: Duration = Duration::from_millis(20);
 fn agent(deadline: Instant, connect_wait: Duration) -> Result<ureq::Agent, Error> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
-        return Err(Error::Http("out of time before the request could start".into()));
+        return Err(Error::Timeout("out of time before the request could start".into()));
     }
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(remaining))
@@ -199,7 +199,10 @@ fn describe(url: &HttpUrl, e: ureq::Error) -> Error {
         ureq::Error::BodyExceedsLimit(limit) => {
             Error::InvalidResponse(format!("{url}: answer larger than {limit} bytes"))
         }
-        ureq::Error::Timeout(_) => Error::Http(format!("{url}: no complete answer in time")),
+        ureq::Error::Timeout(_) => Error::Timeout(format!("{url}: no complete answer in time")),
+        ureq::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {
+            Error::Timeout(format!("{url}: no complete answer in time"))
+        }
         ureq::Error::Io(io) => Error::Http(format!("{url}: {}", io_text(&io))),
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => Error::Http(format!("{url}: cannot connect")),
         other => Error::Http(format!("{url}: {other}")),
@@ -213,7 +216,6 @@ fn io_text(e: &std::io::Error) -> String {
         ConnectionReset => "connection reset".into(),
         ConnectionAborted => "connection aborted".into(),
         UnexpectedEof => "connection closed before the answer was complete".into(),
-        TimedOut | WouldBlock => "no complete answer in time".into(),
         _ => e.to_string(),
     }
 }

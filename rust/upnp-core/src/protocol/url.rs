@@ -50,8 +50,8 @@ pub enum UrlError {
 impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            UrlError::Length => "empty or too long",
-            UrlError::NotHttp => "not an http:// URL",
+            UrlError::Length => "is empty or too long",
+            UrlError::NotHttp => "is not an http:// URL",
             UrlError::UserInfo => "contains user credentials",
             UrlError::ZoneId => "contains an IPv6 zone",
             UrlError::BadHost => "has no valid host",
