@@ -8,7 +8,9 @@
 #     private WAN address), and a game that quits while the node is discovering and once
 #     it has mapped (must exit at once, cleanly: exit code 0, no leak report, nothing
 #     left on the router);
-#   - a panic injected into our code (panic suite).
+#   - a panic injected into our code (panic suite); 10,000 add/delete cycles against a
+#     simulated router with resident memory measured (memory suite).
+# Every run fails if Godot reports objects leaked at exit.
 # Prints each Godot run's "godot-tests: N passed, M failed" and exits non-zero on failure.
 # Needs root; GODOT selects the binary (default: godot4 from tests/setup.sh).
 set -uo pipefail
@@ -45,6 +47,12 @@ godot() {
     rc=1
     grep -E '^(FAIL|     [^ ])' "$log" | head -30
     [[ -n $summary ]] || tail -20 "$log"
+  fi
+  # Godot reports objects still alive at exit ("ObjectDB instances leaked at exit").
+  if grep -qi 'leaked' "$log"; then
+    echo "godot-tests: 0 passed, 1 failed [$label: objects leaked at exit]"
+    grep -i 'leaked' "$log" | head -5
+    rc=1
   fi
 }
 
@@ -84,6 +92,16 @@ godot v2 differential --suite=differential OUTDIR="$OUT"
 # A panic injected into our code (debug build; see panic_guard.rs) must reach the script as
 # one error line and UNKNOWN_ERROR, the object staying usable.
 GODOT_UPNP_TEST_PANICS=1 godot v2 panic --suite=panic PORT_BASE=44000
+
+# The memory suite's router: igd-sim, a simulated IGD, on the client namespace's loopback
+# (10,000 add/delete cycles; miniupnpd rewrites nftables for each).
+cargo build -q --locked -p igd-sim || exit 1
+ip netns exec gd-v2-c target/debug/igd-sim --unicast 127.0.0.1:0 --duration 300 --ignore-stdin \
+  >"$OUT/memory-sim.out" 2>&1 &
+sim_pid=$!
+for _ in $(seq 100); do grep -q '^READY' "$OUT/memory-sim.out" && break; sleep 0.1; done
+godot v2 memory --suite=memory SIM_CONTROL_URL="$(awk '$1 == "CONTROL" && $2 == 0 { print $3 }' "$OUT/memory-sim.out")"
+kill "$sim_pid" 2>/dev/null
 godot pmp mapper-pmp --suite=port_mapper_pmp PORT_BASE=47000
 godot off mapper-off --suite=port_mapper_off PORT_BASE=47000
 godot private mapper-private --suite=port_mapper_private PORT_BASE=47000

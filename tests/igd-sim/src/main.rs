@@ -6,8 +6,9 @@
 //! igd-sim --unicast 127.0.0.1:0 --kind trickle --trickle-rate 100
 //! ```
 //!
-//! It prints `SSDP <address>`, one `LOCATION <index> <url>` line per device, then
-//! `READY`, and runs until standard input closes, SIGTERM, or `--duration` runs out.
+//! It prints `SSDP <address>`, `LOCATION <index> <url>` and `CONTROL <index> <url>` (the
+//! control URL) per device, then `READY`, and runs until standard input closes, SIGTERM,
+//! or `--duration` runs out.
 //! Run `igd-sim --help` for every flag (the text is [`HELP`] below).
 
 use igd_sim::{
@@ -76,8 +77,8 @@ LIFETIME AND OUTPUT:
                           in a script has /dev/null as input: use this or a pipe)
     -h, --help            this text
 
-Prints `SSDP <addr>`, `LOCATION <index> <url>` per device, then `READY`; runs until
-standard input closes, SIGTERM, or the duration ends.
+Prints `SSDP <addr>`, `LOCATION <index> <url>` and `CONTROL <index> <url>` per device,
+then `READY`; runs until standard input closes, SIGTERM, or the duration ends.
 ";
 
 /// Parsed command line.
@@ -133,6 +134,7 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "SSDP {}", sim.ssdp_addr());
         for (i, location) in sim.locations().iter().enumerate() {
             let _ = writeln!(out, "LOCATION {i} {location}");
+            let _ = writeln!(out, "CONTROL {i} {}", sim.control_url(i));
         }
         let _ = writeln!(out, "READY");
         let _ = out.flush();

@@ -107,19 +107,24 @@ fn the_binary_serves_until_stdin_closes() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let ssdp: SocketAddr = lines.next().unwrap().unwrap().strip_prefix("SSDP ").unwrap().parse().unwrap();
-    let mut locations = Vec::new();
+    let (mut locations, mut controls) = (Vec::new(), Vec::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
         if line == "READY" {
             break;
         }
         let mut words = line.split(' ');
-        assert_eq!(words.next(), Some("LOCATION"));
-        assert_eq!(words.next(), Some(locations.len().to_string().as_str()));
-        locations.push(words.next().unwrap().to_string());
+        let list = match words.next() {
+            Some("LOCATION") => &mut locations,
+            Some("CONTROL") => &mut controls,
+            other => panic!("unexpected line {other:?}"),
+        };
+        assert_eq!(words.next(), Some(list.len().to_string().as_str()));
+        list.push(words.next().unwrap().to_string());
     }
-    assert_eq!(locations.len(), 2);
+    assert_eq!((locations.len(), controls.len()), (2, 2));
     assert!(locations[1].starts_with("http://127.0.0.2:"));
+    assert_eq!(controls[1], locations[1].replace("/rootDesc.xml", "/ctl/IPConn"));
     let searcher = common::search_socket();
     searcher.send_to(&msearch("urn:schemas-upnp-org:device:InternetGatewayDevice:1"), ssdp).unwrap();
     assert_eq!(common::collect(&searcher, Duration::from_millis(200)).len(), 2);

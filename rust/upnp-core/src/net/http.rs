@@ -134,6 +134,10 @@ pub fn local_address_towards(peer: IpAddr) -> Result<IpAddr, Error> {
     socket.local_addr().map(|a| a.ip()).map_err(|e| Error::Socket(format!("cannot read the local address: {e}")))
 }
 
+/// Largest answer head accepted, and the size of each connection's buffers (bodies
+/// stream through them).
+const HEAD_BUFFER: usize = 16 * 1024;
+
 /// Too little time left for another connection attempt to be worth it.
 const MIN_ATTEMPT: Duration = Duration::from_millis(20);
 
@@ -147,7 +151,10 @@ fn agent(deadline: Instant, connect_wait: Duration) -> Result<ureq::Agent, Error
         .timeout_connect(Some(remaining.min(connect_wait)))
         .max_redirects(0)
         .http_status_as_error(false)
-        .max_response_header_size(16 * 1024)
+        .max_response_header_size(HEAD_BUFFER)
+        // ureq's 128 KiB defaults are zeroed for every agent, i.e. every request here.
+        .input_buffer_size(HEAD_BUFFER)
+        .output_buffer_size(HEAD_BUFFER)
         .max_idle_connections(0)
         .user_agent(USER_AGENT)
         .build();
