@@ -82,3 +82,25 @@ fn the_client_sees_faults_and_odd_devices() {
     let err = gateway.add_port_mapping(&args, Instant::now() + Duration::from_secs(2)).unwrap_err();
     assert!(matches!(err, Error::Upnp { code: 718, .. }), "{err:?}");
 }
+
+#[test]
+fn a_request_larger_than_the_connection_buffers_is_sent_whole() {
+    let sim = common::start(vec![DeviceSpec::igd_v2()]);
+    let gateway = upnp_core::Gateway::new(
+        &sim.control_url(0),
+        "urn:schemas-upnp-org:service:WANIPConnection:2",
+        "127.0.0.1",
+    )
+    .unwrap();
+    // Four times the 16 KiB buffers, with characters that are escaped on the way.
+    let description = "<&>".repeat(22_000);
+    let args = MappingArgs {
+        external_port: 40001,
+        internal_port: 40001,
+        protocol: Protocol::Tcp,
+        description: description.clone(),
+        lease_seconds: 60,
+    };
+    gateway.add_port_mapping(&args, Instant::now() + Duration::from_secs(2)).unwrap();
+    assert_eq!(sim.mappings()[0].description, description);
+}
