@@ -2,6 +2,17 @@
 ## port_mapped, the router's own list, conflicts, warm start, stop and free.
 extends "res://tests/port_mapper_case.gd"
 
+## The methods a thread calls on a node in the tree.
+const THREAD_METHODS := [
+	"get_status",
+	"get_status_text",
+	"get_mapped_port",
+	"get_external_address",
+	"refresh",
+	"stop",
+	"start",
+]
+
 
 func test_start_maps_both_protocols() -> void:
 	var node := _mapper(port(20))
@@ -213,3 +224,80 @@ func test_external_address_change_is_reported() -> void:
 	)
 	check(seen.lost.is_empty(), "no mapping lost: %s" % str(seen.lost))
 	node.free()
+
+
+func test_calls_from_threads_and_bad_arguments() -> void:
+	var node := _mapper(port(27))
+	var seen := _record(node)
+	await _start_and_wait(node, seen)
+	# A node in the tree belongs to the main thread: four threads call every method at
+	# once, each call prints one line and changes nothing; call_deferred works.
+	var threads: Array[Thread] = []
+	for t in 4:
+		var thread := Thread.new()
+		thread.start(_call_from_thread.bind(node))
+		threads.append(thread)
+	await _wait_until(func(): return threads.all(func(th): return not th.is_alive()), 10000)
+	var defaults := 0
+	for thread in threads:
+		defaults += int(thread.wait_to_finish())
+	check_eq(defaults, 4, "threads that got the documented defaults")
+	var lines := log_capture.take()
+	check_eq(lines.size(), 4 * THREAD_METHODS.size(), "one error line per call from a thread")
+	for method in THREAD_METHODS:
+		var count := 0
+		for entry in lines:
+			count += int(
+				entry.text.begins_with("UPNPPortMapper: %s() was called from a thread" % method)
+			)
+		check_eq(count, 4, "lines naming %s()" % method)
+	await _wait_until(func(): return node.get_status() != node.STATUS_MAPPED, 300)
+	check_eq(node.get_status(), node.STATUS_MAPPED, "still mapped after the threads' stop()")
+	check(router_leases().has("UDP:%d" % port(27)), "the router still holds the mapping")
+	# Protocol names other than "UDP" / "TCP": 0 and one error line each.
+	for name in ["udp", "", "UDP ", "x".repeat(100000)]:
+		var got = expect_errors(
+			func(): return node.get_mapped_port(name),
+			['get_mapped_port() takes "UDP" or "TCP"'],
+			"get_mapped_port(%s)" % name.left(8)
+		)
+		check_eq(got, 0, "get_mapped_port(%s)" % name.left(8))
+	node.free()
+	check(not router_leases().has("UDP:%d" % port(27)), "freeing the node removed the mapping")
+	# Nodes outside the tree may be used from any thread: bad input fails there, once.
+	var own: Array[Thread] = []
+	for t in 4:
+		var thread := Thread.new()
+		thread.start(_own_node_in_thread)
+		own.append(thread)
+	var failed_at_once := 0
+	for thread in own:
+		failed_at_once += int(thread.wait_to_finish())
+	check_eq(failed_at_once, 4, "threads whose own node failed at once with INVALID_PORT")
+	var own_lines := log_capture.take()
+	check_eq(own_lines.size(), 4, "one error line per thread's own node")
+
+
+## Every method from a thread; true when each returned its documented default.
+func _call_from_thread(node: Node) -> bool:
+	var ok: bool = node.get_status() == node.STATUS_IDLE
+	ok = ok and node.get_status_text() == ""
+	ok = ok and node.get_mapped_port("UDP") == 0
+	ok = ok and node.get_external_address() == ""
+	node.refresh()
+	node.stop()
+	node.start()
+	node.call_deferred("refresh")
+	return ok
+
+
+## A node of the thread's own, outside the tree, with an invalid port.
+func _own_node_in_thread() -> bool:
+	var node: Node = ClassDB.instantiate("UPNPPortMapper")
+	var codes := []
+	node.upnp_completed.connect(func(error): codes.append(error))
+	node.start()
+	var ok := codes == [upnp_const("UPNP_RESULT_INVALID_PORT")]
+	ok = ok and node.get_status() == node.STATUS_FAILED
+	node.free()
+	return ok

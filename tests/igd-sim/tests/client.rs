@@ -86,12 +86,9 @@ fn the_client_sees_faults_and_odd_devices() {
 #[test]
 fn a_request_larger_than_the_connection_buffers_is_sent_whole() {
     let sim = common::start(vec![DeviceSpec::igd_v2()]);
-    let gateway = upnp_core::Gateway::new(
-        &sim.control_url(0),
-        "urn:schemas-upnp-org:service:WANIPConnection:2",
-        "127.0.0.1",
-    )
-    .unwrap();
+    let gateway =
+        upnp_core::Gateway::new(&sim.control_url(0), "urn:schemas-upnp-org:service:WANIPConnection:2", "127.0.0.1")
+            .unwrap();
     // Four times the 16 KiB buffers, with characters that are escaped on the way.
     let description = "<&>".repeat(22_000);
     let args = MappingArgs {

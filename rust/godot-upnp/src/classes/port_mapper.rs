@@ -4,7 +4,7 @@
 
 use crate::registration;
 use godot::classes::file_access::ModeFlags;
-use godot::classes::{FileAccess, INode, Node, ProjectSettings};
+use godot::classes::{FileAccess, INode, Node, Os, ProjectSettings};
 use godot::prelude::*;
 use std::time::Duration;
 use upnp_core::engine::DiscoverSettings;
@@ -22,7 +22,9 @@ const WARM_START_FILE: &str = "user://upnp_port_mapper_gateway.txt";
 /// port for each protocol (choosing another port when the port is taken), renews the
 /// mapping, re-adds it when the router forgets it, follows the external address, and
 /// removes the mapping when the node leaves the tree. All network work runs on a thread
-/// of its own; results arrive as signals on the main thread.
+/// of its own; results arrive as signals on the main thread. Like every node in the scene
+/// tree it belongs to the main thread: its methods called from another thread print an
+/// error and do nothing (use [method Object.call_deferred] or the signals).
 ///
 /// A property out of range makes [method start] fail at once: one error line, the status
 /// text says which property, and [signal upnp_completed] carries
@@ -126,7 +128,7 @@ pub fn register() {
 impl INode for PortMapper {
     fn ready(&mut self) {
         if self.auto_start {
-            self.start();
+            self.begin();
         }
     }
 
@@ -165,8 +167,83 @@ impl PortMapper {
     fn external_address_changed(old_address: GString, new_address: GString);
 
     /// Starts mapping (again, after [method stop]). Returns at once; see [signal upnp_completed].
-    #[func]
-    fn start(&mut self) {
+    #[func(gd_self)]
+    fn start(mut this: Gd<Self>) {
+        if !on_owner_thread(&this, "start") {
+            return;
+        }
+        this.bind_mut().begin();
+    }
+
+    /// Stops, removing the mappings the node made when [member remove_on_exit] is set.
+    /// Returns at once; the removal finishes in the background.
+    #[func(gd_self)]
+    fn stop(this: Gd<Self>) {
+        if !on_owner_thread(&this, "stop") {
+            return;
+        }
+        if let Some(mapper) = &this.bind().mapper {
+            mapper.request_stop();
+        }
+    }
+
+    /// Checks the mappings and the external address now instead of at the next interval.
+    #[func(gd_self)]
+    fn refresh(this: Gd<Self>) {
+        if !on_owner_thread(&this, "refresh") {
+            return;
+        }
+        if let Some(mapper) = &this.bind().mapper {
+            mapper.refresh();
+        }
+    }
+
+    /// The router's external address ("" until known).
+    #[func(gd_self)]
+    fn get_external_address(this: Gd<Self>) -> GString {
+        if !on_owner_thread(&this, "get_external_address") {
+            return GString::new();
+        }
+        this.bind().external_address.clone()
+    }
+
+    /// The external port mapped for [param protocol] ("UDP" or "TCP"), or 0.
+    #[func(gd_self)]
+    fn get_mapped_port(this: Gd<Self>, protocol: GString) -> i32 {
+        if !on_owner_thread(&this, "get_mapped_port") {
+            return 0;
+        }
+        let text = protocol.to_string();
+        let Some(wanted) = Protocol::parse(&text) else {
+            let shown: String = text.chars().take(40).collect();
+            godot_error!("UPNPPortMapper: get_mapped_port() takes \"UDP\" or \"TCP\", not {shown:?}");
+            return 0;
+        };
+        this.bind().mapped.iter().find(|(p, _)| *p == wanted).map_or(0, |(_, port)| i32::from(*port))
+    }
+
+    /// Where the node stands: a [enum Status] value.
+    #[func(gd_self)]
+    fn get_status(this: Gd<Self>) -> i32 {
+        if !on_owner_thread(&this, "get_status") {
+            return STATUS_IDLE;
+        }
+        this.bind().status
+    }
+
+    /// One line a game can show, e.g. "UDP 3928 open on 11.22.33.44 (UPnP)".
+    #[func(gd_self)]
+    fn get_status_text(this: Gd<Self>) -> GString {
+        if !on_owner_thread(&this, "get_status_text") {
+            return GString::new();
+        }
+        this.bind().status_text.clone()
+    }
+}
+
+impl PortMapper {
+    /// [method start]'s work.
+    fn begin(&mut self) {
         // A running worker hands over to the new one without the caller waiting: the new
         // worker maps only once the old one removed its mappings.
         let previous = self.mapper.take();
@@ -192,50 +269,6 @@ impl PortMapper {
         self.base_mut().set_process(true);
     }
 
-    /// Stops, removing the mappings the node made when [member remove_on_exit] is set.
-    /// Returns at once; the removal finishes in the background.
-    #[func]
-    fn stop(&mut self) {
-        if let Some(mapper) = &self.mapper {
-            mapper.request_stop();
-        }
-    }
-
-    /// Checks the mappings and the external address now instead of at the next interval.
-    #[func]
-    fn refresh(&self) {
-        if let Some(mapper) = &self.mapper {
-            mapper.refresh();
-        }
-    }
-
-    /// The router's external address ("" until known).
-    #[func]
-    fn get_external_address(&self) -> GString {
-        self.external_address.clone()
-    }
-
-    /// The external port mapped for [param protocol] ("UDP" or "TCP"), or 0.
-    #[func]
-    fn get_mapped_port(&self, protocol: GString) -> i32 {
-        let wanted = Protocol::parse(&protocol.to_string());
-        self.mapped.iter().find(|(p, _)| Some(*p) == wanted).map_or(0, |(_, port)| i32::from(*port))
-    }
-
-    /// Where the node stands: a [enum Status] value.
-    #[func]
-    fn get_status(&self) -> i32 {
-        self.status
-    }
-
-    /// One line a game can show, e.g. "UDP 3928 open on 11.22.33.44 (UPnP)".
-    #[func]
-    fn get_status_text(&self) -> GString {
-        self.status_text.clone()
-    }
-}
-
-impl PortMapper {
     /// The worker's settings, or the property that is out of range: its result code and
     /// the line for the error channel and the status text.
     fn config(&self) -> Result<MapperConfig, (UpnpResult, &'static str)> {
@@ -352,6 +385,21 @@ impl PortMapper {
             }
         }
     }
+}
+
+/// Like every node in the scene tree, the node belongs to the main thread: a call from
+/// another thread prints one line and does nothing (it never binds the node, so it cannot
+/// collide with the main thread's `process`). A node outside the tree may be used from
+/// any one thread, as Godot allows.
+fn on_owner_thread(node: &Gd<PortMapper>, method: &str) -> bool {
+    let os = Os::singleton();
+    if !node.is_inside_tree() || os.get_thread_caller_id() == os.get_main_thread_id() {
+        return true;
+    }
+    godot_error!(
+        "UPNPPortMapper: {method}() was called from a thread; call it from the main thread, e.g. call_deferred(\"{method}\"), or use the signals (nodes in the scene tree are not thread-safe)"
+    );
+    false
 }
 
 fn read_warm_start() -> Option<String> {
