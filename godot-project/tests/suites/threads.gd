@@ -1,10 +1,12 @@
 ## Several GDScript threads calling into the classes at once, on one shared object and on
-## objects of their own: every call returns, counts add up, fields are never torn.
+## objects of their own: every call returns, counts add up, fields are never torn. The
+## network tests map ports on the test-bed router from several threads at once.
 extends "res://tests/test_case.gd"
 
 const THREADS := 8
 const ROUNDS := 300
 const OWN_ROUNDS := 50
+const MAPPED_PER_THREAD := 5
 const PORT_RANGE := "The port number must be set between 1 and 65535 (inclusive)."
 
 
@@ -62,6 +64,54 @@ func test_threads_with_objects_of_their_own() -> void:
 		if not entry.text in expected:
 			check(false, "unexpected error line: " + entry.text)
 			break
+
+
+func test_threads_map_through_one_object() -> void:
+	var upnp := new_upnp()
+	check_eq(upnp.discover(1000), 0, "discover")
+	var threads: Array[Thread] = []
+	for t in THREADS / 2:
+		var thread := Thread.new()
+		thread.start(_map_ports.bind(upnp, port(600 + t * 10)))
+		threads.append(thread)
+	var codes := []
+	for thread in threads:
+		codes.append_array(thread.wait_to_finish())
+	check_eq(codes.count(0), codes.size(), "every add and delete returned SUCCESS: %s" % [codes])
+	check_eq(codes.size(), THREADS / 2 * MAPPED_PER_THREAD * 2, "calls made")
+	var left := 0
+	for key in router_leases():
+		left += int(int(key.get_slice(":", 1)) in range(port(600), port(700)))
+	check_eq(left, 0, "mappings left on the router")
+
+
+func test_threads_discover_with_objects_of_their_own() -> void:
+	var threads: Array[Thread] = []
+	for t in 4:
+		var thread := Thread.new()
+		thread.start(_discover_and_query)
+		threads.append(thread)
+	var addresses := []
+	for thread in threads:
+		addresses.append(thread.wait_to_finish())
+	var expected := bed_value("IGD_EXT_IP")
+	check_eq(addresses, [expected, expected, expected, expected], "each thread's external address")
+
+
+func _map_ports(upnp: RefCounted, first_port: int) -> Array:
+	var codes := []
+	for i in MAPPED_PER_THREAD:
+		codes.append(upnp.add_port_mapping(first_port + i, 0, "thread", "TCP", 600))
+	for i in MAPPED_PER_THREAD:
+		codes.append(upnp.delete_port_mapping(first_port + i, "TCP"))
+	return codes
+
+
+func _discover_and_query() -> String:
+	var upnp := new_upnp()
+	if upnp.discover(1000) != 0:
+		return "discover failed"
+	return upnp.query_external_address()
 
 
 func _hammer_list(upnp: RefCounted, t: int) -> bool:

@@ -6,6 +6,7 @@ use crate::gateway::Gateway;
 use crate::net::http;
 use crate::protocol::description::parse_description;
 use crate::protocol::igd::{self, ConnectionVerdict, ExternalAddressKind};
+use crate::protocol::quoted;
 use crate::protocol::result::IgdStatus;
 use crate::protocol::url::{Host, HttpUrl};
 use std::net::{IpAddr, ToSocketAddrs};
@@ -116,7 +117,7 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
     for service in services {
         let gateway = match base
             .resolve(&service.control_url)
-            .map_err(|e| Error::Http(format!("control URL {:?} {e}", service.control_url)))
+            .map_err(|e| Error::Http(format!("control URL {} {e}", quoted(&service.control_url))))
             .and_then(|url| Gateway::new(&url.to_string(), &service.service_type, &local_address))
         {
             Ok(g) => g,

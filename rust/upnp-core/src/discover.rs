@@ -5,6 +5,7 @@
 use crate::device::{self, Device};
 use crate::error::Error;
 use crate::net::ssdp::{SearchSocket, SocketConfig};
+use crate::protocol::quoted;
 use crate::protocol::ssdp::{self, MAX_DATAGRAM};
 use crate::protocol::url::{self, HttpUrl};
 use crossbeam_channel::{Receiver, Sender, at, never, select};
@@ -94,7 +95,7 @@ pub fn find_gateway(options: &DiscoverOptions) -> Result<Discovery, Error> {
 /// (the engine has no such call; Godot PR #68276 asked for one).
 pub fn device_from_url(description_url: &str, timeout: Duration) -> Result<Device, Error> {
     let location = HttpUrl::parse(description_url)
-        .map_err(|e| Error::Http(format!("the description URL {description_url:?} {e}")))?;
+        .map_err(|e| Error::Http(format!("the description URL {} {e}", quoted(description_url))))?;
     Ok(device::examine(&location, description_url, Instant::now() + timeout))
 }
 
@@ -274,7 +275,7 @@ impl<'a> Search<'a> {
         };
         let location = match HttpUrl::parse(&answer.location) {
             Ok(u) => u,
-            Err(e) => return self.note(format!("ignored {from}: its LOCATION {:?} {e}", short(&answer.location))),
+            Err(e) => return self.note(format!("ignored {from}: its LOCATION {} {e}", quoted(&answer.location))),
         };
         if let Err(why) = url::location_allowed(&location, from.ip()) {
             return self.note(format!("ignored {from}: its LOCATION {} {why}", location));
@@ -359,8 +360,4 @@ impl<'a> Search<'a> {
         let answers = self.answers.len();
         Discovery { devices, answers, notes: std::mem::take(&mut self.notes), elapsed: self.start.elapsed() }
     }
-}
-
-fn short(s: &str) -> String {
-    s.chars().take(80).collect()
 }

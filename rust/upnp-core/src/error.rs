@@ -146,7 +146,7 @@ impl fmt::Display for Error {
                 let said = if description.is_empty() || description == standard {
                     String::new()
                 } else {
-                    format!(", router said {:?}", description.chars().take(80).collect::<String>())
+                    format!(", router said {}", crate::protocol::quoted(description))
                 };
                 write!(f, "{action} refused by the router: UPnP error {code} ({standard}{said})")
             }

@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::net::http;
 use crate::protocol::igd::{self, MappingArgs, PortMappingEntry, Protocol};
+use crate::protocol::quoted;
 use crate::protocol::soap::{self, Outputs, output};
 use crate::protocol::url::HttpUrl;
 use std::time::{Duration, Instant};
@@ -36,8 +37,8 @@ pub struct StatusInfo {
 impl Gateway {
     /// A gateway from its parts; fails when the control URL is not a usable `http://` URL.
     pub fn new(control_url: &str, service_type: &str, local_address: &str) -> Result<Self, Error> {
-        let control_url =
-            HttpUrl::parse(control_url).map_err(|e| Error::Http(format!("the control URL {control_url:?} {e}")))?;
+        let control_url = HttpUrl::parse(control_url)
+            .map_err(|e| Error::Http(format!("the control URL {} {e}", quoted(control_url))))?;
         Ok(Gateway { control_url, service_type: service_type.to_string(), local_address: local_address.to_string() })
     }
 

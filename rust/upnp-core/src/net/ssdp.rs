@@ -1,6 +1,7 @@
 //! The SSDP socket: where M-SEARCH requests go out and answers come back.
 
 use crate::error::Error;
+use crate::protocol::quoted;
 use crate::protocol::ssdp::{self, GROUP_V4, GROUP_V6_LINK, GROUP_V6_SITE, SSDP_PORT};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -178,13 +179,13 @@ fn resolve_interface(name_or_address: &str, ipv6: bool) -> Result<Interface, Err
     if found.is_empty() {
         return Err(Error::Socket(match by_address {
             Some(ip) => format!("no network interface has the address {ip}"),
-            None => format!("no network interface is named {name_or_address:?}"),
+            None => format!("no network interface is named {}", quoted(name_or_address)),
         }));
     }
     if ipv6 {
         // The index is what IPv6 multicast needs; any address of the interface gives it.
         let index = found.iter().find_map(|i| i.index).ok_or_else(|| {
-            Error::Socket(format!("the interface {name_or_address:?} has no index for IPv6 multicast"))
+            Error::Socket(format!("the interface {} has no index for IPv6 multicast", quoted(name_or_address)))
         })?;
         return Ok(Interface::V6 { index });
     }
@@ -194,7 +195,7 @@ fn resolve_interface(name_or_address: &str, ipv6: bool) -> Result<Interface, Err
             IpAddr::V4(v4) => Some(v4),
             IpAddr::V6(_) => None,
         })
-        .ok_or_else(|| Error::Socket(format!("the interface {name_or_address:?} has no IPv4 address")))?;
+        .ok_or_else(|| Error::Socket(format!("the interface {} has no IPv4 address", quoted(name_or_address))))?;
     Ok(Interface::V4 { address, bind: by_address.is_some() })
 }
 

@@ -201,7 +201,7 @@ pub struct PortMappingEntry {
 pub fn parse_mapping_entry(outputs: &Outputs, key: Option<(u16, Protocol)>) -> Result<PortMappingEntry, String> {
     let number = |name: &str| -> Result<u32, String> {
         let value = output(outputs, name).ok_or_else(|| format!("no {name}"))?;
-        value.trim().parse::<u32>().map_err(|_| format!("{name} is not a number: {:?}", short(value)))
+        value.trim().parse::<u32>().map_err(|_| format!("{name} is not a number: {}", super::quoted(value)))
     };
     let port = |name: &str| -> Result<u16, String> {
         u16::try_from(number(name)?).map_err(|_| format!("{name} out of range"))
@@ -315,10 +315,6 @@ fn is_reserved_v4(ip: Ipv4Addr) -> bool {
     ];
     let addr = u32::from(ip);
     RESERVED.iter().any(|&(net, bits)| addr >> (32 - bits) == net >> (32 - bits))
-}
-
-fn short(s: &str) -> String {
-    s.chars().take(32).collect()
 }
 
 #[cfg(test)]

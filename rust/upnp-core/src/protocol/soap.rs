@@ -90,7 +90,7 @@ pub fn parse_response(action: &str, http_status: u16, body: &[u8]) -> Result<Out
     if let Some(code) = error_code {
         return match code.trim().parse::<u32>() {
             Ok(code) => Err(SoapError::Fault { code, description: error_description }),
-            Err(_) => Err(SoapError::Unexpected(format!("non-numeric errorCode {:?}", shorten(&code)))),
+            Err(_) => Err(SoapError::Unexpected(format!("non-numeric errorCode {}", super::quoted(&code)))),
         };
     }
     if !(200..300).contains(&http_status) {
@@ -106,10 +106,6 @@ pub fn parse_response(action: &str, http_status: u16, body: &[u8]) -> Result<Out
 /// The value of one output argument.
 pub fn output<'a>(outputs: &'a Outputs, name: &str) -> Option<&'a str> {
     outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-}
-
-fn shorten(s: &str) -> String {
-    s.chars().take(32).collect()
 }
 
 #[cfg(test)]
