@@ -249,3 +249,32 @@ func test_discover_checks_before_clearing_the_list() -> void:
 func _valid(device: RefCounted) -> RefCounted:
 	device.igd_status = device_const("IGD_STATUS_OK")
 	return device
+
+
+func test_extreme_integers() -> void:
+	var upnp := new_upnp()
+	upnp.add_device(new_device())
+	var low := -2147483648
+	var high := 2147483647
+	var bounds := "is out of bounds (devices.size() = 1)."
+	expect_errors(func(): return upnp.get_device(high), [bounds], "get_device(high)")
+	expect_errors(func(): upnp.remove_device(-1), [bounds], "remove_device(-1)")
+	expect_errors(func(): upnp.set_device(low, new_device()), [bounds], "set_device(low)")
+	check_eq(upnp.get_device_count(), 1, "the list after rejected indices")
+	var d := _valid(new_device())
+	var cases := [
+		[func(): return d.add_port_mapping(low), 17, PORT_RANGE],
+		[func(): return d.add_port_mapping(high), 17, PORT_RANGE],
+		[func(): return d.add_port_mapping(1, low), 17, INTERNAL_PORT_RANGE],
+		[func(): return d.add_port_mapping(1, 0, "", "UDP", low), 19, DURATION],
+		[func(): return d.delete_port_mapping(high), 17, PORT_RANGE],
+		[func(): return upnp.discover(low), 22, "The response's wait time can't be negative."],
+		[
+			func(): return upnp.discover(high, high),
+			22,
+			"The time-to-live must be set between 0 and 255 (inclusive)."
+		],
+	]
+	for i in cases.size():
+		var code = expect_errors(cases[i][0], [cases[i][2]], "extreme case %d" % i)
+		check_eq(code, cases[i][1], "extreme case %d result" % i)
