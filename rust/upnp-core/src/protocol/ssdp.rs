@@ -90,7 +90,8 @@ pub enum AnswerError {
     MissingSt,
     /// The same header twice with different values.
     ConflictingHeaders,
-    /// Not text (invalid UTF-8).
+    /// A header we use (`LOCATION`, `ST`, `USN`) is not valid UTF-8. Invalid bytes
+    /// elsewhere (a Latin-1 `SERVER`, say) do not matter.
     NotText,
 }
 
@@ -101,19 +102,19 @@ impl std::fmt::Display for AnswerError {
             AnswerError::MissingLocation => "no LOCATION header",
             AnswerError::MissingSt => "no ST header",
             AnswerError::ConflictingHeaders => "conflicting duplicate headers",
-            AnswerError::NotText => "not valid UTF-8",
+            AnswerError::NotText => "a LOCATION, ST or USN header is not valid UTF-8",
         })
     }
 }
 
 /// Parses one M-SEARCH answer. Header names are case-insensitive, values trimmed;
 /// a header repeated with the same value is fine, with another value it is refused
-/// (we cannot tell which one the device meant).
+/// (we cannot tell which one the device meant). Only the headers we use must be UTF-8:
+/// routers do send Latin-1 in `SERVER`, and such an answer is as good as any.
 pub fn parse_answer(datagram: &[u8]) -> Result<SearchAnswer, AnswerError> {
-    let text = std::str::from_utf8(datagram).map_err(|_| AnswerError::NotText)?;
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let status = lines.next().unwrap_or("");
-    if !is_ok_status_line(status) {
+    let mut lines = datagram.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let status = lines.next().unwrap_or(b"");
+    if !is_ok_status_line(&String::from_utf8_lossy(status)) {
         return Err(AnswerError::NotAnAnswer);
     }
     let (mut location, mut st, mut usn) = (None, None, None);
@@ -121,7 +122,11 @@ pub fn parse_answer(datagram: &[u8]) -> Result<SearchAnswer, AnswerError> {
         if line.is_empty() {
             break;
         }
-        let Some((name, value)) = line.split_once(':') else {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        // A name that is not UTF-8 is none of ours.
+        let Ok(name) = std::str::from_utf8(&line[..colon]) else {
             continue;
         };
         let slot = match name.trim() {
@@ -130,7 +135,7 @@ pub fn parse_answer(datagram: &[u8]) -> Result<SearchAnswer, AnswerError> {
             n if n.eq_ignore_ascii_case("usn") => &mut usn,
             _ => continue,
         };
-        let value = value.trim();
+        let value = std::str::from_utf8(&line[colon + 1..]).map_err(|_| AnswerError::NotText)?.trim();
         match slot {
             Some(existing) if *existing != value => return Err(AnswerError::ConflictingHeaders),
             Some(_) => {}
@@ -234,6 +239,31 @@ mod tests {
         }
         // headers after the blank line are body, not headers
         assert_eq!(parse_answer(b"HTTP/1.1 200 OK\r\nST: x\r\n\r\nLOCATION: http://a/\r\n"), Err(MissingLocation));
+    }
+
+    /// Found by the hostile-devices matrix: a Latin-1 `SERVER` header used to make the
+    /// whole answer "not valid UTF-8", so such a router was never found.
+    #[test]
+    fn invalid_utf8_matters_only_in_the_headers_we_use() {
+        let latin1_server =
+            b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nSERVER: Box \xe9\xff/1.0\r\nLOCATION: http://10.0.0.1/d.xml\r\n\
+              X-\xff: y\r\n\r\n\xfe body";
+        let a = parse_answer(latin1_server).unwrap();
+        assert_eq!(
+            (a.location.as_str(), a.st.as_str(), a.usn.as_str()),
+            ("http://10.0.0.1/d.xml", "upnp:rootdevice", "")
+        );
+        use AnswerError::*;
+        for (input, err) in [
+            (&b"HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/\xe9.xml\r\nST: x\r\n\r\n"[..], NotText),
+            (b"HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/\r\nST: \xff\r\n\r\n", NotText),
+            (b"HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/\r\nST: x\r\nusn: uuid:\xff\r\n\r\n", NotText),
+            (b"\xffTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/\r\nST: x\r\n\r\n", NotAnAnswer),
+        ] {
+            assert_eq!(parse_answer(input), Err(err), "{:?}", String::from_utf8_lossy(input));
+        }
+        // Only the status code counts in the status line, as before.
+        assert!(parse_answer(b"HTTP/1.1 200 \xffK\r\nLOCATION: http://10.0.0.1/\r\nST: x\r\n\r\n").is_ok());
     }
 
     /// Found by the property tests: a status line whose first word is "HTTP" followed by
