@@ -26,8 +26,15 @@ pub const MAX_EXAMINED: usize = 64;
 pub const MAX_EXAMINED_PER_HOST: usize = 4;
 /// Most distinct answers kept.
 pub const MAX_ANSWERS: usize = 256;
+/// Most distinct answers kept per answering address: a host flooding answers can't
+/// crowd out the router's (a router answers a search once per service it has, about ten
+/// for `ssdp:all`).
+pub const MAX_ANSWERS_PER_HOST: usize = 32;
 /// Most diagnostic notes kept.
 const MAX_NOTES: usize = 16;
+/// Most diagnostic notes about one answering address (a noisy host can't crowd out the
+/// notes about the others).
+const MAX_NOTES_PER_HOST: usize = 4;
 /// How often the receiving thread checks whether it is still wanted.
 const RECEIVE_SLICE: Duration = Duration::from_millis(50);
 
@@ -123,14 +130,16 @@ struct Search<'a> {
     socket: SearchSocket,
     answers: Vec<Answer>,
     seen: HashSet<(String, String, String)>,
+    answer_quota: Quota,
     /// Examination results by description URL; `None` while running or queued.
     examined: HashMap<String, Option<Device>>,
-    per_host: HashMap<IpAddr, usize>,
+    examination_quota: Quota,
     queue: VecDeque<(HttpUrl, String)>,
     running: usize,
     results_tx: Sender<(String, Device)>,
     results_rx: Receiver<(String, Device)>,
     notes: Vec<String>,
+    notes_per_host: HashMap<IpAddr, usize>,
     receiver_stop: Arc<AtomicBool>,
 }
 
@@ -155,13 +164,15 @@ impl<'a> Search<'a> {
             socket,
             answers: Vec::new(),
             seen: HashSet::new(),
+            answer_quota: Quota::new(MAX_ANSWERS, MAX_ANSWERS_PER_HOST),
             examined: HashMap::new(),
-            per_host: HashMap::new(),
+            examination_quota: Quota::new(MAX_EXAMINED, MAX_EXAMINED_PER_HOST),
             queue: VecDeque::new(),
             running: 0,
             results_tx,
             results_rx,
             notes: Vec::new(),
+            notes_per_host: HashMap::new(),
             receiver_stop: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -262,30 +273,50 @@ impl<'a> Search<'a> {
         Ok(rx)
     }
 
-    fn note(&mut self, text: String) {
-        if self.notes.len() < MAX_NOTES {
+    /// Keeps a note about `host`, within [`MAX_NOTES`] and [`MAX_NOTES_PER_HOST`].
+    fn note(&mut self, host: IpAddr, text: String) {
+        if self.notes.len() >= MAX_NOTES {
+            return;
+        }
+        let count = self.notes_per_host.entry(host).or_insert(0);
+        if *count < MAX_NOTES_PER_HOST {
+            *count += 1;
             self.notes.push(text);
         }
     }
 
     fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
+        let host = from.ip();
         let answer = match ssdp::parse_answer(bytes) {
             Ok(a) => a,
-            Err(e) => return self.note(format!("ignored a datagram from {from}: {e}")),
+            Err(e) => return self.note(host, format!("ignored a datagram from {from}: {e}")),
         };
         let location = match HttpUrl::parse(&answer.location) {
             Ok(u) => u,
-            Err(e) => return self.note(format!("ignored {from}: its LOCATION {} {e}", quoted(&answer.location))),
+            Err(e) => {
+                return self.note(host, format!("ignored {from}: its LOCATION {} {e}", quoted(&answer.location)));
+            }
         };
-        if let Err(why) = url::location_allowed(&location, from.ip()) {
-            return self.note(format!("ignored {from}: its LOCATION {} {why}", location));
+        if let Err(why) = url::location_allowed(&location, host) {
+            return self.note(host, format!("ignored {from}: its LOCATION {} {why}", location));
         }
         let key = (answer.location.clone(), answer.st.clone(), answer.usn.clone());
         if self.seen.contains(&key) {
             return;
         }
-        if self.answers.len() >= MAX_ANSWERS {
-            return self.note(format!("ignored {from}: more than {MAX_ANSWERS} answers"));
+        match self.answer_quota.take(host) {
+            Ok(()) => {}
+            Err(Refused { first: false, .. }) => return,
+            Err(Refused { host_cap: true, .. }) => {
+                let text = format!(
+                    "ignored {from}: more than {MAX_ANSWERS_PER_HOST} answers from {host} (and its later ones)"
+                );
+                return self.note(host, text);
+            }
+            Err(Refused { host_cap: false, .. }) => {
+                let text = format!("ignored {from}: more than {MAX_ANSWERS} answers in all (and all later ones)");
+                return self.note(host, text);
+            }
         }
         self.seen.insert(key);
         let wanted = ssdp::filter_matches(&self.options.filter, &answer.st);
@@ -305,11 +336,22 @@ impl<'a> Search<'a> {
         if self.examined.contains_key(&raw) {
             return;
         }
-        let count = self.per_host.entry(host).or_insert(0);
-        if *count >= MAX_EXAMINED_PER_HOST || self.examined.len() >= MAX_EXAMINED {
-            return self.note(format!("not examining {raw}: too many descriptions from {host} or in all"));
+        match self.examination_quota.take(host) {
+            Ok(()) => {}
+            Err(Refused { first: false, .. }) => return,
+            Err(Refused { host_cap: true, .. }) => {
+                let text = format!(
+                    "not examining {raw}: {MAX_EXAMINED_PER_HOST} descriptions from {host} are examined already (nor its later ones)"
+                );
+                return self.note(host, text);
+            }
+            Err(Refused { host_cap: false, .. }) => {
+                let text = format!(
+                    "not examining {raw}: {MAX_EXAMINED} descriptions are examined already (nor any later ones)"
+                );
+                return self.note(host, text);
+            }
         }
-        *count += 1;
         self.examined.insert(raw.clone(), None);
         self.queue.push_back((location, raw));
         self.start_queued();
@@ -359,5 +401,80 @@ impl<'a> Search<'a> {
         }
         let answers = self.answers.len();
         Discovery { devices, answers, notes: std::mem::take(&mut self.notes), elapsed: self.start.elapsed() }
+    }
+}
+
+/// A total cap and a per-host cap on what discovery grants (answers kept, descriptions
+/// examined). Each cap's first refusal (per host, for the per-host cap) is flagged so
+/// that it is noted once, not once per datagram of a flood.
+struct Quota {
+    total: usize,
+    per_host: usize,
+    granted: usize,
+    /// Grants per host; `per_host + 1` once a refusal was reported. Only hosts granted
+    /// something are keys, so it holds at most `total` entries.
+    by_host: HashMap<IpAddr, usize>,
+    total_refusal_reported: bool,
+}
+
+/// Why [`Quota::take`] said no.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Refused {
+    /// The host's own cap (else the total one).
+    host_cap: bool,
+    /// The first such refusal (for this host, with `host_cap`): worth a note.
+    first: bool,
+}
+
+impl Quota {
+    fn new(total: usize, per_host: usize) -> Self {
+        Quota { total, per_host, granted: 0, by_host: HashMap::new(), total_refusal_reported: false }
+    }
+
+    /// Grants one more to `host`, unless a cap is reached.
+    fn take(&mut self, host: IpAddr) -> Result<(), Refused> {
+        if let Some(count) = self.by_host.get_mut(&host).filter(|c| **c >= self.per_host) {
+            let first = *count == self.per_host;
+            *count = self.per_host + 1;
+            return Err(Refused { host_cap: true, first });
+        }
+        if self.granted >= self.total {
+            let first = !std::mem::replace(&mut self.total_refusal_reported, true);
+            return Err(Refused { host_cap: false, first });
+        }
+        self.granted += 1;
+        *self.by_host.entry(host).or_insert(0) += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the hostile-devices matrix: 10,000 answers from one host filled the 256
+    /// answers kept before the router's answer arrived, so the router was never found,
+    /// and the flood's notes (one per datagram) hid every other note.
+    #[test]
+    fn one_host_cannot_use_up_the_quota_of_the_others() {
+        let flooder: IpAddr = "10.0.0.66".parse().unwrap();
+        let router: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut quota = Quota::new(MAX_ANSWERS, MAX_ANSWERS_PER_HOST);
+        let granted = (0..10_000).filter(|_| quota.take(flooder).is_ok()).count();
+        assert_eq!(granted, MAX_ANSWERS_PER_HOST);
+        assert_eq!(quota.take(router), Ok(()));
+        // The flooder's refusals: the first is flagged for a note, the others are not.
+        let mut quota = Quota::new(4, 2);
+        assert_eq!((quota.take(flooder), quota.take(flooder)), (Ok(()), Ok(())));
+        assert_eq!(quota.take(flooder), Err(Refused { host_cap: true, first: true }));
+        assert_eq!(quota.take(flooder), Err(Refused { host_cap: true, first: false }));
+        // The total cap still holds across hosts, and is reported once.
+        let others: Vec<IpAddr> = (2..6).map(|i| IpAddr::from([10, 0, 0, i])).collect();
+        assert_eq!(quota.take(others[0]), Ok(()));
+        assert_eq!(quota.take(others[1]), Ok(()));
+        assert_eq!(quota.take(others[2]), Err(Refused { host_cap: false, first: true }));
+        assert_eq!(quota.take(others[3]), Err(Refused { host_cap: false, first: false }));
+        assert_eq!(quota.take(flooder), Err(Refused { host_cap: true, first: false }));
+        assert_eq!(quota.by_host.len(), 3, "only hosts granted something are kept");
     }
 }
