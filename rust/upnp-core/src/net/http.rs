@@ -34,8 +34,10 @@ pub struct Answer {
 
 /// GETs `url`, finishing by `deadline` (hedged: see [`HEDGE_AFTER`]).
 pub fn get(url: &HttpUrl, deadline: Instant, limit: u64) -> Result<Answer, Error> {
-    let url = url.clone();
-    hedged(deadline, move || exchange(&url, deadline, limit, |agent| agent.get(url.to_string()).call()))
+    let target = url.clone();
+    bounded(url, deadline, true, move || {
+        exchange(&target, deadline, limit, |agent| agent.get(target.to_string()).call())
+    })
 }
 
 /// POSTs a SOAP action to a control URL, finishing by `deadline`. A `read_only` action
@@ -48,18 +50,18 @@ pub fn post_soap(
     deadline: Instant,
     read_only: bool,
 ) -> Result<Answer, Error> {
-    let (url, soap_action) = (url.clone(), soap::soap_action_header(service_type, action));
+    let (target, soap_action) = (url.clone(), soap::soap_action_header(service_type, action));
     // Nothing was sent when a connection attempt is abandoned: retrying is safe.
     let attempt = move || {
-        exchange(&url, deadline, SOAP_LIMIT, |agent| {
+        exchange(&target, deadline, SOAP_LIMIT, |agent| {
             agent
-                .post(url.to_string())
+                .post(target.to_string())
                 .header("Content-Type", "text/xml; charset=\"utf-8\"")
                 .header("SOAPAction", &soap_action)
                 .send(body.as_str())
         })
     };
-    if read_only { hedged(deadline, attempt) } else { attempt() }
+    bounded(url, deadline, read_only, attempt)
 }
 
 /// A request still unanswered after this gets a twin on a new connection, and the first
@@ -68,37 +70,53 @@ pub fn post_soap(
 /// router in 94 of 100 runs without twins (tests/loss.sh).
 const HEDGE_AFTER: Duration = Duration::from_millis(300);
 
-/// Runs `attempt`, and a second one in parallel when the first has no answer after
-/// [`HEDGE_AFTER`]; returns the first success, else the last failure. An attempt still
-/// running when this returns ends on its own by `deadline`.
-fn hedged(
+/// Runs `attempt` on a thread of its own and, when `hedge`, a second one in parallel
+/// when the first has no answer after [`HEDGE_AFTER`]; returns the first success, else
+/// the last failure, by `deadline` (plus [`MIN_ATTEMPT`] for a last step).
+///
+/// The caller waits on a channel, not on a socket: a socket timeout of seconds fires
+/// late, because Linux's timer wheel rounds it up (a 5 s action deadline ended up to
+/// 250 ms late on the test machine, 500 ms is possible with HZ=1000), while a channel
+/// wait uses a precise timer. An attempt still running when this returns ends on its
+/// own shortly after `deadline`.
+fn bounded(
+    url: &HttpUrl,
     deadline: Instant,
+    hedge: bool,
     attempt: impl Fn() -> Result<Answer, Error> + Send + Sync + 'static,
 ) -> Result<Answer, Error> {
     let attempt = std::sync::Arc::new(attempt);
     let (tx, rx) = crossbeam_channel::bounded(2);
     let spawn = |tx: crossbeam_channel::Sender<Result<Answer, Error>>| {
-        let attempt = attempt.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(attempt());
+        let (job, job_tx) = (attempt.clone(), tx.clone());
+        let spawned = std::thread::Builder::new().name("upnp-http".into()).spawn(move || {
+            let _ = job_tx.send(job());
         });
+        // No thread to be had: the attempt runs here (its own timeouts still bound it).
+        if spawned.is_err() {
+            let _ = tx.send(attempt());
+        }
     };
     spawn(tx.clone());
-    let hedge_at = (Instant::now() + HEDGE_AFTER).min(deadline);
-    match rx.recv_deadline(hedge_at) {
-        Ok(answer) => return answer,
-        Err(_) if Instant::now() + MIN_ATTEMPT < deadline => spawn(tx),
-        Err(_) => drop(tx),
+    if hedge {
+        let hedge_at = (Instant::now() + HEDGE_AFTER).min(deadline);
+        match rx.recv_deadline(hedge_at) {
+            Ok(answer) => return answer,
+            Err(_) if Instant::now() + MIN_ATTEMPT < deadline => spawn(tx),
+            Err(_) => drop(tx),
+        }
+    } else {
+        drop(tx);
     }
     let mut last = None;
-    // Both attempts end by the deadline; the slack covers their last step.
+    // The attempts end by the deadline; the slack covers their last step.
     while let Ok(answer) = rx.recv_deadline(deadline + MIN_ATTEMPT) {
         match answer {
             Ok(answer) => return Ok(answer),
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| Error::Timeout("no complete answer in time".into())))
+    Err(last.unwrap_or_else(|| Error::Timeout(format!("{url}: no complete answer in time"))))
 }
 
 /// One request, with fresh connection attempts while connecting times out (see
@@ -224,5 +242,50 @@ fn io_text(e: &std::io::Error) -> String {
         ConnectionAborted => "connection aborted".into(),
         UnexpectedEof => "connection closed before the answer was complete".into(),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// Found by the hostile-devices matrix: an `AddPortMapping` to a router that reads the
+    /// request and never answers returned up to 250 ms after the engine's 5 s deadline
+    /// (changes were sent on the caller's thread and bounded by a socket timeout, which
+    /// Linux's timer wheel rounds up). Four stalled calls with 3 s deadlines, so that at
+    /// least one would be late by the rounding (granularity 256 ms at HZ=250).
+    #[test]
+    fn a_stalled_change_returns_by_its_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts and reads, never answers; holds every connection until the test ends.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+                let _ = stream.read(&mut [0u8; 4096]);
+                held.push(stream);
+            }
+        });
+        let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/ctl")).unwrap();
+        let calls: Vec<_> = (0..4u64)
+            .map(|i| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let deadline = Instant::now() + Duration::from_millis(3000 + 37 * i);
+                    let body = soap::build_request("urn:x", "AddPortMapping", &[]);
+                    let result = post_soap(&url, "urn:x", "AddPortMapping", body, deadline, false);
+                    (Instant::now().saturating_duration_since(deadline), result)
+                })
+            })
+            .collect();
+        for call in calls {
+            let (late, result) = call.join().unwrap();
+            let e = result.unwrap_err();
+            assert_eq!(e, Error::Timeout(format!("{url}: no complete answer in time")));
+            assert!(late <= Duration::from_millis(100), "returned {} ms after its deadline", late.as_millis());
+        }
     }
 }
