@@ -129,3 +129,16 @@ func restart_router(env: Dictionary) -> Dictionary:
 		if parts.size() == 2:
 			values[parts[0]] = parts[1]
 	return values
+
+
+## VmRSS from /proc/self/status (Linux), in KiB; 0 when unreadable.
+func resident_kib() -> int:
+	var file := FileAccess.open("/proc/self/status", FileAccess.READ)
+	if file == null:
+		return 0
+	# /proc files report length 0: read line by line.
+	while not file.eof_reached():
+		var line := file.get_line()
+		if line.begins_with("VmRSS:"):
+			return int(line.split(":")[1].strip_edges().split(" ")[0])
+	return 0

@@ -10,7 +10,8 @@
 #     it has mapped (must exit at once, cleanly: exit code 0, no leak report, nothing
 #     left on the router);
 #   - a panic injected into our code (panic suite); 10,000 add/delete cycles against a
-#     simulated router with resident memory measured (memory suite).
+#     simulated router with resident memory measured (memory suite); the router among
+#     misbehaving LAN devices (hostile_lan suite, tests/godot/hostile-lan.sh).
 # Every run fails if Godot reports objects leaked at exit.
 # Prints each Godot run's "godot-tests: N passed, M failed" and exits non-zero on failure.
 # Needs root; GODOT selects the binary (default: godot4 from tests/setup.sh).
@@ -31,7 +32,7 @@ bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines 
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
 }
-trap 'for b in v2 noroute private map pmp off; do bed_down $b; done' EXIT
+trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile; do bed_down $b; done' EXIT
 
 # godot BED LABEL ARGS...: one headless run in the bed's client namespace.
 godot() {
@@ -75,6 +76,7 @@ bed_up private IGD_EXT_IP=none
 bed_up map
 bed_up pmp IGD_ENABLE_UPNP=no IGD_CLIENT_DEFAULT_ROUTE=1
 bed_up off IGD_ENABLE_UPNP=no IGD_ENABLE_NATPMP=no IGD_CLIENT_DEFAULT_ROUTE=1
+bed_up hostile
 other_host_maps v2 41900
 other_host_maps v2 42900
 other_host_maps v2 43900
@@ -103,6 +105,11 @@ sim_pid=$!
 for _ in $(seq 100); do grep -q '^READY' "$OUT/memory-sim.out" && break; sleep 0.1; done
 godot v2 memory --suite=memory SIM_CONTROL_URL="$(awk '$1 == "CONTROL" && $2 == 0 { print $3 }' "$OUT/memory-sim.out")"
 kill "$sim_pid" 2>/dev/null
+
+# The router among misbehaving devices (stalling, trickling, bombs, floods...).
+tests/godot/hostile-lan.sh up gd-hostile-c "$OUT" || exit 1
+godot hostile hostile-lan --suite=hostile_lan PORT_BASE=48000
+tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"
 godot pmp mapper-pmp --suite=port_mapper_pmp PORT_BASE=47000
 godot off mapper-off --suite=port_mapper_off PORT_BASE=47000
 godot private mapper-private --suite=port_mapper_private PORT_BASE=47000

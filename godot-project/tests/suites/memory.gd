@@ -18,11 +18,11 @@ func test_add_delete_cycles_keep_memory_flat() -> void:
 	device.igd_status = device_const("IGD_STATUS_OK")
 	upnp.add_device(device)
 	var failed := _cycles(upnp, WARM_UP)
-	var before := _resident_kib()
+	var before := resident_kib()
 	var started := Time.get_ticks_msec()
 	failed += _cycles(upnp, CYCLES)
 	var elapsed := Time.get_ticks_msec() - started
-	var after := _resident_kib()
+	var after := resident_kib()
 	print(
 		(
 			"memory: %d add/delete cycles in %d ms (%.2f ms each); resident %d -> %d KiB (%+d KiB)"
@@ -48,16 +48,3 @@ func _cycles(upnp: RefCounted, count: int) -> int:
 		failed += int(upnp.add_port_mapping(port, port, "memory", "UDP", 3600) != 0)
 		failed += int(upnp.delete_port_mapping(port, "UDP") != 0)
 	return failed
-
-
-## VmRSS from /proc/self/status (Linux), in KiB; 0 when unreadable.
-func _resident_kib() -> int:
-	var file := FileAccess.open("/proc/self/status", FileAccess.READ)
-	if file == null:
-		return 0
-	# /proc files report length 0: read line by line.
-	while not file.eof_reached():
-		var line := file.get_line()
-		if line.begins_with("VmRSS:"):
-			return int(line.split(":")[1].strip_edges().split(" ")[0])
-	return 0

@@ -33,6 +33,9 @@ pub struct SearchSocket {
     destinations: Vec<(SocketAddr, String)>,
 }
 
+/// Receive buffer asked for: about 3,000 typical answers.
+const RECEIVE_BUFFER: usize = 1 << 20;
+
 impl SearchSocket {
     /// Opens and configures the socket.
     pub fn open(config: &SocketConfig) -> Result<Self, Error> {
@@ -43,6 +46,10 @@ impl SearchSocket {
         let socket = Socket::new(if ipv6 { Domain::IPV6 } else { Domain::IPV4 }, Type::DGRAM, Some(Protocol::UDP))
             .map_err(|e| socket_error("cannot open a UDP socket", e))?;
         socket.set_reuse_address(true).map_err(|e| socket_error("cannot set SO_REUSEADDR", e))?;
+        // Room for a burst of answers (a device answering thousands of times must not
+        // make the kernel drop the router's answer); best effort: Linux caps it at
+        // net.core.rmem_max.
+        let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
         let port = match config.local_port {
             1 => SSDP_PORT,
             p => p,
