@@ -78,7 +78,8 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
         }
     };
     if answer.status != 200 {
-        device.note = format!("description not fetched: HTTP {}", answer.status);
+        let redirect = if (300..400).contains(&answer.status) { " (redirects are not followed)" } else { "" };
+        device.note = format!("description not fetched: HTTP {}{redirect}", answer.status);
         return device;
     }
     if answer.body.iter().all(u8::is_ascii_whitespace) {
@@ -90,7 +91,7 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
         Ok(d) => d,
         Err(e) => {
             device.status = IgdStatus::UnknownDevice;
-            device.note = e.to_string();
+            device.note = format!("unreadable description: {e}");
             return device;
         }
     };
