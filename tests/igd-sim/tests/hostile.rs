@@ -29,7 +29,7 @@
 //! `OTHER_HOST` case names 192.0.2.1, and the client must not (and does not) connect to it.
 //!
 //! Description redirects (301/302/307) are not followed: the device is `HttpError` with
-//! the note `description not fetched: HTTP 3xx`.
+//! the note `description not fetched: HTTP 3xx (redirects are not followed)`.
 //!
 //! Floods: one discovery keeps at most `MAX_ANSWERS` (256) answers, `MAX_ANSWERS_PER_HOST`
 //! (32) from any one address, and examines at most `MAX_EXAMINED` (64) descriptions,
@@ -363,7 +363,7 @@ fn entity_bomb() {
         hostile(2).with_http(HttpBehavior::Serve(Content::EntityBomb)),
         TIMEOUT,
         IgdStatus::UnknownDevice,
-        &["entity", "&lol9;"],
+        &["unreadable description", "entity", "&lol9;"],
         LARGE_HEAP,
     );
 }
@@ -446,7 +446,7 @@ fn invalid_xml() {
         hostile(8).with_http(HttpBehavior::Serve(Content::InvalidXml)),
         TIMEOUT,
         IgdStatus::UnknownDevice,
-        &["malformed XML"],
+        &["unreadable description: malformed XML"],
         SMALL_HEAP,
     );
 }
@@ -470,7 +470,7 @@ fn description_redirects() {
     for (i, code) in codes.iter().enumerate() {
         let bad = hostile_device(&found, &sim, i + 1);
         assert_eq!(bad.status, IgdStatus::HttpError, "{code}: {}", bad.note);
-        one_line(name, &bad.note, &[&format!("description not fetched: HTTP {code}")]);
+        one_line(name, &bad.note, &[&format!("description not fetched: HTTP {code} (redirects are not followed)")]);
         notes.push(bad.note.clone());
     }
     drop(sim);
