@@ -298,7 +298,7 @@ impl<'a> Search<'a> {
             }
         };
         if let Err(why) = url::location_allowed(&location, host) {
-            return self.note(host, format!("ignored {from}: its LOCATION {} {why}", location));
+            return self.note(host, format!("ignored {from}: its LOCATION {} {why}", quoted(&answer.location)));
         }
         let key = (answer.location.clone(), answer.st.clone(), answer.usn.clone());
         if self.seen.contains(&key) {

@@ -613,7 +613,7 @@ fn location_on_another_host() {
         "location_other_host",
         30,
         templates::OTHER_HOST,
-        &["ignored 127.0.0.30:", "http://192.0.2.1:", "its host is not the device that answered"],
+        &["ignored 127.0.0.30:", "http://192.0.2.1:", "is on another host than the device that answered"],
     );
 }
 
@@ -655,7 +655,7 @@ fn location_host_name() {
         "location_host_name",
         34,
         templates::HOST_NAME,
-        &["ignored 127.0.0.34:", "http://localhost:", "its host is a name, not an address"],
+        &["ignored 127.0.0.34:", "http://localhost:", "names a host, not an address"],
     );
 }
 

@@ -186,8 +186,8 @@ pub enum LocationRefused {
 impl fmt::Display for LocationRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            LocationRefused::NotAnAddress => "its host is a name, not an address",
-            LocationRefused::OtherHost => "its host is not the device that answered",
+            LocationRefused::NotAnAddress => "names a host, not an address",
+            LocationRefused::OtherHost => "is on another host than the device that answered",
         })
     }
 }
