@@ -15,6 +15,10 @@ pub const MAX_TRANSMISSIONS: u32 = 9;
 /// Most unrelated or broken datagrams read for one request before giving up, so that a
 /// flood cannot keep the loop busy (the deadline bounds it too).
 const MAX_IGNORED: u32 = 256;
+/// Longest single wait on the socket. Linux rounds long socket timeouts up (its timer
+/// wheel: 256 ms steps from about 2 s at HZ=250), which would overshoot a deadline; short
+/// waits end within a few ms of it.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// A UDP socket connected to one gateway's NAT-PMP/PCP port.
 #[derive(Debug)]
@@ -77,10 +81,12 @@ impl PmpSocket {
                 if remaining.is_zero() {
                     break;
                 }
-                self.socket.set_read_timeout(Some(remaining)).map_err(|e| socket_error("cannot set a timeout", e))?;
+                let wait = remaining.min(WAIT_SLICE);
+                self.socket.set_read_timeout(Some(wait)).map_err(|e| socket_error("cannot set a timeout", e))?;
                 let (len, from) = match self.socket.recv_from(&mut buf) {
                     Ok(got) => got,
-                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break,
+                    // Until the resend time (checked above).
+                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     // ICMP port unreachable for an earlier send: nothing listens on 5351.
                     Err(e) if is_refusal(&e) => return Err(self.refused(what)),
@@ -215,6 +221,18 @@ mod tests {
         let started = Instant::now();
         assert!(socket.exchange("ping", b"q", started, accept_pong).is_err());
         assert!(started.elapsed() < Duration::from_millis(50));
+    }
+
+    /// A last wait over 2 s (1.75 s to 6 s) would be rounded up by up to 256 ms as one
+    /// socket timeout; in slices it ends at the deadline.
+    #[test]
+    fn a_long_last_wait_ends_at_the_deadline() {
+        let socket = pair(|_, _, _| {});
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(6);
+        assert!(socket.exchange("ping", b"q", deadline, accept_pong).is_err());
+        let late = Instant::now().saturating_duration_since(deadline);
+        assert!(late < Duration::from_millis(50), "{late:?} after the deadline");
     }
 
     #[test]
