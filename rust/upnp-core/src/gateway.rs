@@ -57,6 +57,11 @@ impl Gateway {
         &self.local_address
     }
 
+    /// The same service seen from another of our addresses (after a LAN address change).
+    pub fn with_local_address(&self, local_address: &str) -> Gateway {
+        Gateway { local_address: local_address.to_string(), ..self.clone() }
+    }
+
     /// Whether the service has IGD v2's `AddAnyPortMapping`.
     pub fn supports_add_any(&self) -> bool {
         crate::protocol::description::supports_add_any(&self.service_type)

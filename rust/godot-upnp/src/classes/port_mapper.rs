@@ -1,6 +1,11 @@
 //! `UPNPPortMapper`: a Node that keeps a port open without blocking a frame. The work runs
 //! in `upnp_core::mapper` on its own thread; `process` drains its events on the main
 //! thread and turns them into signals. Nothing here waits on the network.
+//!
+//! Handlers may call back into the node (even `start()` or `free()`): signals emitted from
+//! `&mut self` go through gdext's `base_mut()`, which lets a handler bind the node again,
+//! and every error line is printed under such a guard too (a script `Logger` may read the
+//! node). Events of a mapper that a handler replaced are dropped.
 
 use crate::registration;
 use godot::classes::file_access::ModeFlags;
@@ -8,6 +13,7 @@ use godot::classes::{FileAccess, INode, Node, Os, ProjectSettings};
 use godot::prelude::*;
 use std::time::Duration;
 use upnp_core::engine::DiscoverSettings;
+use upnp_core::mapper::policy::MIN_LEASE;
 use upnp_core::mapper::{Event, Mapper, MapperConfig, Status};
 use upnp_core::protocol::igd::Protocol;
 use upnp_core::protocol::result::UpnpResult;
@@ -51,8 +57,8 @@ pub struct PortMapper {
     /// The mapping's name in the router's list; empty means the project's name.
     #[export]
     description: GString,
-    /// Lease in seconds; 0 asks for a permanent mapping where the router allows, else the
-    /// longest it grants. Leases are renewed before they end.
+    /// Lease in seconds: 0 asks for a permanent mapping where the router allows, else the
+    /// longest it grants; otherwise at least 10. Leases are renewed before they end.
     #[export]
     #[init(val = 0)]
     lease_duration: i32,
@@ -100,6 +106,9 @@ pub struct PortMapper {
     warm_url: Option<String>,
     /// Whether upnp_completed was emitted for the current start().
     completed: bool,
+    /// Whether the node left the tree while started (it starts again on re-entering when
+    /// [member auto_start] is set).
+    left_while_started: bool,
 }
 
 /// The values of the `Status` enum, as registered.
@@ -132,15 +141,36 @@ impl INode for PortMapper {
         }
     }
 
+    fn enter_tree(&mut self) {
+        // ready() runs once; a node moved in the tree (reparent) comes back here.
+        if std::mem::take(&mut self.left_while_started) && self.auto_start {
+            self.begin();
+        }
+    }
+
     fn process(&mut self, _delta: f64) {
         let Some(mapper) = &self.mapper else { return };
+        let session = mapper.session();
         for event in mapper.poll() {
+            // A handler restarted or stopped the node: what is left belongs to the old run.
+            if self.mapper.as_ref().map(Mapper::session) != Some(session) {
+                break;
+            }
             self.handle(event);
         }
     }
 
     fn exit_tree(&mut self) {
-        self.shut_down();
+        if self.mapper.is_some() {
+            self.left_while_started = true;
+            let text = if self.remove_on_exit {
+                "Stopped: the node left the scene tree; the port mappings were removed."
+            } else {
+                "Stopped: the node left the scene tree; the port mappings stay until their lease ends."
+            };
+            self.shut_down();
+            self.report_lost(text, "the node left the scene tree", STATUS_STOPPED);
+        }
     }
 }
 
@@ -244,18 +274,18 @@ impl PortMapper {
 impl PortMapper {
     /// [method start]'s work.
     fn begin(&mut self) {
-        // A running worker hands over to the new one without the caller waiting: the new
-        // worker maps only once the old one removed its mappings.
+        // A running worker hands over to the new one without the caller waiting: the old
+        // one removes only the mappings the new one does not take over.
         let previous = self.mapper.take();
         let config = match self.config() {
             Ok(config) => config,
             Err((result, message)) => {
                 if let Some(previous) = previous {
                     previous.stop_in_background();
+                    self.base_mut().set_process(false);
                 }
-                self.status = STATUS_FAILED;
-                self.status_text = message.into();
-                godot_error!("UPNPPortMapper: {message}");
+                self.report_lost(message, "start() was called with an invalid property", STATUS_FAILED);
+                self.print_error(message);
                 self.signals().upnp_completed().emit(result.code());
                 return;
             }
@@ -287,9 +317,13 @@ impl PortMapper {
             .filter(|(bit, _)| self.protocols & bit != 0)
             .map(|(_, p)| p)
             .collect::<Vec<_>>();
-        let lease_seconds = u32::try_from(self.lease_duration).map_err(|_| {
-            (UpnpResult::InvalidDuration, "lease_duration must be 0 (permanent) or a number of seconds.")
-        })?;
+        let lease_seconds = u32::try_from(self.lease_duration)
+            .ok()
+            .filter(|&lease| lease == 0 || lease >= MIN_LEASE)
+            .ok_or((
+            UpnpResult::InvalidDuration,
+            "lease_duration must be 0 (permanent) or at least 10 seconds (a shorter lease cannot be renewed in time).",
+        ))?;
         let port_fallback_count = u16::try_from(self.port_fallback_count)
             .map_err(|_| (UpnpResult::InvalidParam, "port_fallback_count must be between 0 and 65535."))?;
         // NaN fails the comparison too.
@@ -333,6 +367,22 @@ impl PortMapper {
             drop(mapper);
             self.base_mut().set_process(false);
         }
+    }
+
+    /// Sets the status after the mappings ended, then reports each protocol that was open
+    /// as lost (so a `mapping_lost` handler reads the new status).
+    fn report_lost(&mut self, text: &str, reason: &str, status: i32) {
+        self.status = status;
+        self.status_text = text.into();
+        for (protocol, _) in std::mem::take(&mut self.mapped) {
+            self.signals().mapping_lost().emit(&GString::from(protocol.as_str()), &GString::from(reason));
+        }
+    }
+
+    /// One error line; a `Logger` that reads the node meanwhile may bind it.
+    fn print_error(&mut self, message: &str) {
+        let _reentrant = self.base_mut();
+        godot_error!("UPNPPortMapper: {message}");
     }
 
     fn handle(&mut self, event: Event) {

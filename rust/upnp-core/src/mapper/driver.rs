@@ -1,0 +1,192 @@
+//! The worker thread: a thin driver of the [`Policy`]. It hands each request to a thread
+//! of its own (so UDP and TCP go out together), feeds the replies, the owner's commands
+//! and the time back, and passes the policy's events to the owner. Every request has a
+//! deadline; changes to the router go through the owner's [`Ledger`].
+
+use super::find::Finder;
+use super::ownership::{Change, Key, Ledger};
+use super::policy::{Job, Policy, Reply, Request};
+use super::{Event, MapperConfig, Shared, Status};
+use crate::error::Error;
+use crate::gateway::ACTION_TIMEOUT;
+use crate::net::http;
+use crate::panic_guard;
+use crate::pmp;
+use crate::protocol::result::UpnpResult;
+use crossbeam_channel::{Receiver, Sender, at, never, select};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Deadline of one NAT-PMP/PCP exchange (it retransmits within it).
+const PMP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a request's thread needs.
+struct Context {
+    finder: Mutex<Finder>,
+    ledger: Arc<Ledger>,
+    session: u64,
+}
+
+/// One mapper session's worker.
+pub struct Driver {
+    policy: Policy,
+    shared: Arc<Shared>,
+    rings: Receiver<()>,
+    context: Arc<Context>,
+}
+
+impl Driver {
+    /// A driver for `config`, session `session` of the owner whose mappings `ledger` tracks.
+    pub(super) fn new(
+        config: MapperConfig,
+        shared: Arc<Shared>,
+        rings: Receiver<()>,
+        ledger: Arc<Ledger>,
+        session: u64,
+    ) -> Driver {
+        let finder = Finder {
+            options: config.discover.clone(),
+            warm_url: config.warm_description_url.clone(),
+            allow_nat_pmp: config.allow_nat_pmp,
+        };
+        Driver {
+            policy: Policy::new(config.settings(), Instant::now()),
+            shared,
+            rings,
+            context: Arc::new(Context { finder: Mutex::new(finder), ledger, session }),
+        }
+    }
+
+    /// Runs the session to its end.
+    pub fn run(mut self) {
+        let (replies_tx, replies) = crossbeam_channel::unbounded();
+        loop {
+            let now = Instant::now();
+            // A stop overtakes everything: a refresh asked before it no longer matters.
+            if self.shared.stop.load(Ordering::Relaxed) {
+                self.policy.handle_stop();
+            } else if self.shared.refresh.swap(false, Ordering::Relaxed) {
+                self.policy.handle_refresh(now);
+            }
+            self.policy.handle_timeout(now);
+            while let Some(job) = self.policy.poll_job() {
+                if let Err(job) = self.spawn(job, &replies_tx) {
+                    let job = *job;
+                    let reply = failed(&job.request, Error::Socket("cannot start a thread".into()));
+                    self.policy.handle_reply(job, reply, Instant::now());
+                }
+            }
+            let events: Vec<Event> = std::iter::from_fn(|| self.policy.poll_event()).collect();
+            if !events.is_empty() {
+                self.shared.push_events(events);
+            }
+            if self.policy.is_done() {
+                return;
+            }
+            let timer = self.policy.poll_timeout().map_or_else(never, at);
+            select! {
+                recv(replies) -> got => {
+                    if let Ok((job, reply)) = got {
+                        self.reply(job, reply);
+                    }
+                },
+                recv(self.rings) -> _ => {},
+                recv(timer) -> _ => {},
+            }
+        }
+    }
+
+    fn reply(&mut self, job: Job, reply: Result<Reply, String>) {
+        let reply = reply.unwrap_or_else(|line| {
+            // A bug of ours: the owner hears of it once; the session goes on.
+            self.shared.push_events([Event::Status(Status::Failed, line), Event::Completed(UpnpResult::UnknownError)]);
+            failed(&job.request, Error::Cancelled)
+        });
+        self.policy.handle_reply(job, reply, Instant::now());
+    }
+
+    /// Runs `job` on a thread of its own; gives it back when no thread can be had.
+    fn spawn(&self, job: Job, replies: &Sender<(Job, Result<Reply, String>)>) -> Result<(), Box<Job>> {
+        let (context, replies, kept) = (Arc::clone(&self.context), replies.clone(), job.clone());
+        thread::Builder::new()
+            .name("upnp-port-mapper-request".into())
+            .spawn(move || {
+                let reply = panic_guard::catch(|| perform(&context, &job.request));
+                let _ = replies.send((job, reply));
+            })
+            .map(drop)
+            .map_err(|_| Box::new(kept))
+    }
+}
+
+/// Performs one request by its deadline.
+fn perform(context: &Context, request: &Request) -> Reply {
+    let action_deadline = || Instant::now() + ACTION_TIMEOUT;
+    let (ledger, session) = (&context.ledger, context.session);
+    let owned = |reply: Option<Reply>| reply.unwrap_or(Reply::NotOwner);
+    match request {
+        Request::FindGateway => Reply::Found(context.finder.lock().unwrap_or_else(PoisonError::into_inner).find()),
+        Request::ExternalAddress(gateway) => Reply::ExternalAddress(gateway.external_ip_address(action_deadline())),
+        Request::LocalAddress(peer) => Reply::LocalAddress(http::local_address_towards(*peer)),
+        Request::Check(gateway, port, protocol) => {
+            Reply::Checked(gateway.specific_mapping(*port, *protocol, action_deadline()))
+        }
+        Request::Add(gateway, args) => owned(
+            ledger
+                .change(Key::Upnp(args.protocol, args.external_port), session, Change::Claim, || {
+                    gateway.add_port_mapping(args, action_deadline())
+                })
+                .map(Reply::Done),
+        ),
+        Request::AddAny(gateway, args) => {
+            let chosen = gateway.add_any_port_mapping(args, action_deadline());
+            if let Ok(port) = chosen {
+                ledger.claim(Key::Upnp(args.protocol, port), session);
+            }
+            Reply::AddedAny(chosen)
+        }
+        Request::Delete(gateway, port, protocol) => owned(
+            ledger
+                .change(Key::Upnp(*protocol, *port), session, Change::Release, || {
+                    gateway.delete_port_mapping(*port, *protocol, action_deadline())
+                })
+                .map(Reply::Done),
+        ),
+        Request::MapPmp(server, protocol, internal, suggested, lifetime) => owned(
+            ledger
+                .change(Key::Pmp(*protocol, *internal), session, Change::Claim, || {
+                    pmp::map_port(*server, *protocol, *internal, *suggested, *lifetime, Instant::now() + PMP_TIMEOUT)
+                })
+                .map(Reply::Pmp),
+        ),
+        Request::RenewPmp(server, mapping, lifetime) => owned(
+            ledger
+                .change(Key::Pmp(mapping.protocol, mapping.internal_port), session, Change::Claim, || {
+                    pmp::renew(*server, mapping, *lifetime, Instant::now() + PMP_TIMEOUT)
+                })
+                .map(Reply::Pmp),
+        ),
+        Request::UnmapPmp(server, mapping) => owned(
+            ledger
+                .change(Key::Pmp(mapping.protocol, mapping.internal_port), session, Change::Release, || {
+                    pmp::unmap_port(*server, mapping, Instant::now() + PMP_TIMEOUT)
+                })
+                .map(Reply::Done),
+        ),
+    }
+}
+
+/// The reply of a request that failed with `error` before it was sent.
+fn failed(request: &Request, error: Error) -> Reply {
+    match request {
+        Request::FindGateway => Reply::Found(None),
+        Request::ExternalAddress(_) => Reply::ExternalAddress(Err(error)),
+        Request::LocalAddress(_) => Reply::LocalAddress(Err(error)),
+        Request::Add(..) | Request::Delete(..) | Request::UnmapPmp(..) => Reply::Done(Err(error)),
+        Request::AddAny(..) => Reply::AddedAny(Err(error)),
+        Request::Check(..) => Reply::Checked(Err(error)),
+        Request::MapPmp(..) | Request::RenewPmp(..) => Reply::Pmp(Err(error)),
+    }
+}

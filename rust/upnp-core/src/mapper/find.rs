@@ -1,0 +1,125 @@
+//! Finding the gateway: the remembered description URL, SSDP and a NAT-PMP/PCP probe of
+//! the default gateway race; the first usable UPnP answer wins, and NAT-PMP/PCP is taken
+//! when no UPnP gateway answers within [`UPNP_GRACE`] of it (or at all).
+
+use super::policy::Found;
+use crate::discover::{self, DiscoverOptions};
+use crate::error::Error;
+use crate::pmp;
+use std::net::Ipv4Addr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long SSDP waits for the remembered description URL to answer (it starts at once
+/// when that fails): a known router is mapped in about 60 ms, a moved one costs this.
+const WARM_HEAD_START: Duration = Duration::from_millis(100);
+/// When NAT-PMP/PCP answered first, how much longer a UPnP answer is awaited: UPnP is
+/// preferred (the engine's own protocol, and the router lists its mappings), but a
+/// router without UPnP must not cost the whole discovery timeout.
+const UPNP_GRACE: Duration = Duration::from_millis(300);
+
+/// What finding needs, and the URL it learns for next time.
+pub struct Finder {
+    /// Discovery settings; the timeout bounds the whole search.
+    pub options: DiscoverOptions,
+    /// The description URL that worked last (tried at once).
+    pub warm_url: Option<String>,
+    /// Whether to probe NAT-PMP/PCP.
+    pub allow_nat_pmp: bool,
+}
+
+/// One racer's answer.
+enum Answer {
+    Upnp(Option<Found>),
+    Pmp(Option<Found>),
+}
+
+impl Finder {
+    /// Runs the race; `None` when nothing usable answered by the discovery timeout.
+    pub fn find(&mut self) -> Option<Found> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let timeout = self.options.timeout;
+        let mut upnp_racers = 1;
+        // SSDP waits for the remembered URL (at most WARM_HEAD_START): a router busy
+        // answering a search serves the description and SOAP calls more slowly.
+        let (warm_tx, warm_rx) = crossbeam_channel::bounded(1);
+        if let Some(url) = self.warm_url.clone().filter(|u| !u.is_empty()) {
+            upnp_racers += 1;
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let found = discover::device_from_url(&url, timeout).ok().filter(|d| d.is_valid_gateway());
+                let found = found.and_then(|d| {
+                    Some(Found::Upnp {
+                        gateway: d.gateway?,
+                        description_url: url,
+                        external_address: d.external_address,
+                    })
+                });
+                let _ = warm_tx.send(found.is_some());
+                let _ = tx.send(Answer::Upnp(found));
+            });
+        } else {
+            drop(warm_tx);
+        }
+        let mut pmp_pending = self.allow_nat_pmp;
+        if pmp_pending {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let _ = tx.send(Answer::Pmp(probe_pmp(Instant::now() + timeout)));
+            });
+        }
+        let options = self.options.clone();
+        thread::spawn(move || {
+            if warm_rx.recv_timeout(WARM_HEAD_START) == Ok(true) {
+                let _ = tx.send(Answer::Upnp(None));
+                return;
+            }
+            let found = discover::find_gateway(&options).ok().and_then(|found| {
+                let device = found.gateway()?.clone();
+                Some(Found::Upnp {
+                    gateway: device.gateway?,
+                    description_url: device.description_url,
+                    external_address: device.external_address,
+                })
+            });
+            let _ = tx.send(Answer::Upnp(found));
+        });
+        // Every racer ends by the discovery timeout; a little slack for its last reply.
+        let mut deadline = Instant::now() + timeout + Duration::from_millis(500);
+        let mut pmp = None;
+        while upnp_racers > 0 || pmp_pending {
+            match rx.recv_deadline(deadline) {
+                Ok(Answer::Upnp(Some(found))) => {
+                    if let Found::Upnp { description_url, .. } = &found {
+                        // A later rediscovery (the router rebooted) tries this URL at once too.
+                        self.warm_url = Some(description_url.clone());
+                    }
+                    return Some(found);
+                }
+                Ok(Answer::Upnp(None)) => upnp_racers -= 1,
+                Ok(Answer::Pmp(found)) => {
+                    pmp_pending = false;
+                    if found.is_some() {
+                        deadline = deadline.min(Instant::now() + UPNP_GRACE);
+                        pmp = found;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        pmp
+    }
+}
+
+/// Whether NAT-PMP/PCP answers at the default gateway, and the external address it
+/// reports. An answer that refuses the address request (a router behind another NAT, a
+/// PCP-only server) still shows that it speaks the protocol.
+fn probe_pmp(deadline: Instant) -> Option<Found> {
+    let server = pmp::default_gateway()?;
+    let external_address: Option<Ipv4Addr> = match pmp::external_address(server, deadline) {
+        Ok(address) => Some(address).filter(|a| !a.is_unspecified()),
+        Err(Error::Pmp { .. }) => None,
+        Err(_) => return None,
+    };
+    Some(Found::Pmp { server, external_address })
+}

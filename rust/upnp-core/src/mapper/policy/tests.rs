@@ -1,0 +1,430 @@
+//! The policy under sequences, with a fake clock and scripted replies: no sockets, no
+//! sleeps. Each test names the defect of the review (issue 12) it pins.
+
+use super::*;
+use crate::pmp::PmpMethod;
+
+const PORT: u16 = 41100;
+const LOCAL: &str = "10.77.0.2";
+
+fn gateway(version: u8) -> Gateway {
+    let service = format!("urn:schemas-upnp-org:service:WANIPConnection:{version}");
+    Gateway::new("http://10.77.0.1:5000/ctl/IPConn", &service, LOCAL).unwrap()
+}
+
+fn settings(protocols: &[Protocol]) -> Settings {
+    Settings {
+        port: PORT,
+        internal_port: 0,
+        protocols: protocols.to_vec(),
+        description: "test".into(),
+        lease_seconds: 3600,
+        port_fallback_count: 10,
+        refresh_interval: Duration::from_secs(300),
+        remove_on_stop: true,
+        allow_nat_pmp: true,
+    }
+}
+
+fn found(version: u8) -> Reply {
+    Reply::Found(Some(Found::Upnp {
+        gateway: gateway(version),
+        description_url: "http://10.77.0.1:5000/rootDesc.xml".into(),
+        external_address: Some("11.22.33.44".into()),
+    }))
+}
+
+fn entry(port: u16, client: &str, internal_port: u16, lease_seconds: u32) -> PortMappingEntry {
+    PortMappingEntry {
+        remote_host: String::new(),
+        external_port: port,
+        protocol: "UDP".into(),
+        internal_port,
+        internal_client: client.into(),
+        enabled: true,
+        description: "test".into(),
+        lease_seconds,
+    }
+}
+
+fn upnp_error(code: u32) -> Error {
+    Error::Upnp { action: "X", code, description: "router text".into() }
+}
+
+fn pmp_mapping(lifetime_secs: u32, epoch_secs: u32) -> PmpMapping {
+    PmpMapping {
+        method: PmpMethod::Pcp,
+        protocol: Protocol::Udp,
+        internal_port: PORT,
+        external_port: PORT,
+        lifetime_secs,
+        external_address: Some(Ipv4Addr::new(11, 22, 33, 44)),
+        epoch_secs,
+        nonce: [7; 12],
+    }
+}
+
+/// A policy, the fake clock, the jobs it handed out and not yet answered, and every
+/// request and event it produced.
+struct Run {
+    policy: Policy,
+    now: Instant,
+    out: Vec<Job>,
+    requests: Vec<Request>,
+    events: Vec<Event>,
+}
+
+impl Run {
+    fn new(settings: Settings) -> Run {
+        let now = Instant::now();
+        let mut run =
+            Run { policy: Policy::new(settings, now), now, out: Vec::new(), requests: Vec::new(), events: Vec::new() };
+        run.collect();
+        run
+    }
+
+    fn collect(&mut self) {
+        while let Some(job) = self.policy.poll_job() {
+            self.requests.push(job.request.clone());
+            self.out.push(job);
+        }
+        while let Some(event) = self.policy.poll_event() {
+            self.events.push(event);
+        }
+    }
+
+    /// Answers the oldest outstanding job that `which` accepts with `reply`.
+    fn answer(&mut self, which: impl Fn(&Request) -> bool, reply: Reply) {
+        let at =
+            self.out.iter().position(|j| which(&j.request)).unwrap_or_else(|| panic!("no such job: {:?}", self.out));
+        let job = self.out.remove(at);
+        self.policy.handle_reply(job, reply, self.now);
+        self.collect();
+    }
+
+    /// Answers every outstanding job the way a healthy router does, until none is left.
+    fn serve(&mut self, router: &dyn Fn(&Request) -> Reply) {
+        for _ in 0..1000 {
+            let Some(job) = self.out.first().cloned() else { return };
+            self.out.remove(0);
+            let reply = router(&job.request);
+            self.policy.handle_reply(job, reply, self.now);
+            self.collect();
+        }
+        panic!("the policy never stopped asking");
+    }
+
+    /// Moves the clock by `step` until `total` passed, serving each wake-up.
+    fn run_for(&mut self, total: Duration, step: Duration, router: &dyn Fn(&Request) -> Reply) {
+        let end = self.now + total;
+        while self.now < end {
+            self.now += step;
+            self.policy.handle_timeout(self.now);
+            self.collect();
+            self.serve(router);
+        }
+    }
+
+    fn count(&self, which: impl Fn(&Request) -> bool) -> usize {
+        self.requests.iter().filter(|r| which(r)).count()
+    }
+
+    fn lost(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| if let Event::Lost { reason, .. } = e { Some(reason.clone()) } else { None })
+            .collect()
+    }
+}
+
+fn is_add(r: &Request) -> bool {
+    matches!(r, Request::Add(..))
+}
+
+/// A router that grants everything and lists what it was given.
+fn healthy(lease_left: u32) -> impl Fn(&Request) -> Reply {
+    move |r| match r {
+        Request::FindGateway => found(2),
+        Request::ExternalAddress(_) => Reply::ExternalAddress(Ok("11.22.33.44".into())),
+        Request::LocalAddress(_) => Reply::LocalAddress(Ok(LOCAL.parse().unwrap())),
+        Request::Add(..) | Request::Delete(..) | Request::UnmapPmp(..) => Reply::Done(Ok(())),
+        Request::AddAny(_, args) => Reply::AddedAny(Ok(args.external_port)),
+        Request::Check(_, port, _) => Reply::Checked(Ok(entry(*port, LOCAL, PORT, lease_left))),
+        Request::MapPmp(..) | Request::RenewPmp(..) => Reply::Pmp(Ok(pmp_mapping(1, 100))),
+    }
+}
+
+fn mapped(run: &mut Run) {
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.serve(&healthy(3600));
+    assert!(run.events.contains(&Event::Completed(UpnpResult::Success)), "{:?}", run.events);
+}
+
+#[test]
+fn defect_2_a_one_second_lease_is_not_a_request_storm() {
+    let mut run = Run::new(Settings { lease_seconds: 1, ..settings(&[Protocol::Udp]) });
+    mapped(&mut run);
+    // A router that says one second is left on every check.
+    run.run_for(Duration::from_secs(60), Duration::from_millis(10), &healthy(1));
+    let renewals = run.count(is_add) - 1;
+    assert!(renewals <= 60 / MIN_RENEW_INTERVAL.as_secs() as usize + 1, "{renewals} renewals in 60 s");
+    assert!(renewals >= 10, "still renewed: {renewals}");
+}
+
+#[test]
+fn defect_2_a_pcp_server_granting_one_second_is_renewed_at_most_every_five() {
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    run.answer(
+        |r| matches!(r, Request::FindGateway),
+        Reply::Found(Some(Found::Pmp { server: Ipv4Addr::new(10, 77, 0, 1), external_address: None })),
+    );
+    run.serve(&healthy(0));
+    run.run_for(Duration::from_secs(60), Duration::from_millis(10), &healthy(0));
+    let renewals = run.count(|r| matches!(r, Request::RenewPmp(..)));
+    assert!((10..=13).contains(&renewals), "{renewals} renewals in 60 s");
+}
+
+#[test]
+fn defect_3_the_internal_port_stays_on_every_fallback_path() {
+    // IGDv1: no AddAnyPortMapping, so the next ports are tried one by one.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    run.answer(|r| matches!(r, Request::FindGateway), found(1));
+    run.answer(is_add, Reply::Done(Err(upnp_error(718))));
+    run.answer(is_add, Reply::Done(Err(upnp_error(718))));
+    let Some(Request::Add(_, args)) = run.out.first().map(|j| j.request.clone()) else { panic!("{:?}", run.out) };
+    assert_eq!((args.external_port, args.internal_port), (PORT + 2, PORT));
+    run.answer(is_add, Reply::Done(Ok(())));
+    assert!(run.events.iter().any(|e| matches!(e, Event::Mapped { external_port, .. } if *external_port == PORT + 2)));
+    // IGDv2: AddAnyPortMapping keeps it too.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(is_add, Reply::Done(Err(upnp_error(718))));
+    let Some(Request::AddAny(_, args)) = run.out.first().map(|j| j.request.clone()) else { panic!("{:?}", run.out) };
+    assert_eq!(args.internal_port, PORT);
+    // And NAT-PMP/PCP after a UPnP refusal.
+    let mut run = Run::new(Settings { internal_port: 5000, ..settings(&[Protocol::Udp]) });
+    run.answer(|r| matches!(r, Request::FindGateway), found(1));
+    run.answer(is_add, Reply::Done(Err(upnp_error(606))));
+    assert!(matches!(run.out[0].request, Request::MapPmp(_, Protocol::Udp, 5000, PORT, _)), "{:?}", run.out);
+}
+
+#[test]
+fn defect_4_refreshes_coalesce_and_a_stop_overtakes_them() {
+    let mut run = Run::new(settings(&[Protocol::Udp, Protocol::Tcp]));
+    mapped(&mut run);
+    let before = run.requests.len();
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    for _ in 0..100 {
+        run.policy.handle_refresh(run.now);
+    }
+    run.collect();
+    run.serve(&healthy(3600));
+    // One check asked at once, one more for the 100 asked during it: 2 probes + 2 checks each.
+    assert_eq!(run.requests.len() - before, 8, "{:?}", &run.requests[before..]);
+    // A stop during a check: nothing more is checked, the mappings are removed.
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    for _ in 0..100 {
+        run.policy.handle_refresh(run.now);
+    }
+    let before = run.requests.len();
+    run.policy.handle_stop();
+    run.collect();
+    run.serve(&healthy(3600));
+    let after: Vec<&Request> = run.requests[before..].iter().collect();
+    assert!(after.iter().all(|r| matches!(r, Request::Delete(..))), "{after:?}");
+    assert_eq!(after.len(), 2);
+    assert!(run.policy.is_done());
+    assert_eq!(run.events.last(), Some(&Event::Status(Status::Stopped, text::STOPPED_REMOVED.into())));
+}
+
+#[test]
+fn a_stop_during_an_add_waits_for_it_and_removes_what_it_made() {
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.policy.handle_stop();
+    run.collect();
+    assert!(!run.policy.is_done(), "the add in flight may land");
+    run.answer(is_add, Reply::Done(Ok(())));
+    assert!(matches!(run.out[..], [Job { request: Request::Delete(_, PORT, Protocol::Udp), .. }]), "{:?}", run.out);
+    run.serve(&healthy(3600));
+    assert!(run.policy.is_done());
+}
+
+#[test]
+fn the_fallback_loop_ends_at_a_stop() {
+    let mut run = Run::new(Settings { port_fallback_count: 60_000, ..settings(&[Protocol::Udp]) });
+    run.answer(|r| matches!(r, Request::FindGateway), found(1));
+    for _ in 0..5 {
+        run.answer(is_add, Reply::Done(Err(upnp_error(718))));
+    }
+    run.policy.handle_stop();
+    run.answer(is_add, Reply::Done(Err(upnp_error(718))));
+    assert!(run.out.is_empty() && run.policy.is_done(), "{:?}", run.out);
+    assert_eq!(run.count(is_add), 6);
+}
+
+#[test]
+fn a_mapper_stopped_before_it_starts_asks_nothing() {
+    let now = Instant::now();
+    let mut policy = Policy::new(settings(&[Protocol::Udp, Protocol::Tcp]), now);
+    policy.handle_stop();
+    assert_eq!(policy.poll_job(), None);
+    assert!(policy.is_done());
+}
+
+#[test]
+fn defect_8_a_lan_address_change_is_a_loss_repaired_for_the_new_address() {
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Ok("11.22.33.44".into())));
+    run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok("10.77.0.3".parse().unwrap())));
+    run.answer(|r| matches!(r, Request::Check(..)), Reply::Checked(Ok(entry(PORT, LOCAL, PORT, 3000))));
+    assert_eq!(run.lost(), ["this computer's LAN address changed from 10.77.0.2 to 10.77.0.3"]);
+    // The old address's mapping is deleted where the router allows (secure mode refuses).
+    run.answer(|r| matches!(r, Request::Delete(..)), Reply::Done(Err(upnp_error(606))));
+    let Some(Request::Add(gateway, args)) = run.out.first().map(|j| j.request.clone()) else { panic!("{:?}", run.out) };
+    assert_eq!((gateway.local_address(), args.external_port), ("10.77.0.3", PORT));
+    // The old mapping still holds the port: the fallback gives the next one.
+    run.answer(is_add, Reply::Done(Err(upnp_error(718))));
+    run.serve(&healthy(3600));
+    assert_eq!(run.policy.shown.as_ref().map(|s| s.0), Some(Status::Mapped));
+}
+
+#[test]
+fn defect_9_only_a_missing_or_foreign_entry_is_a_loss() {
+    let cases: [(Reply, &[&str], usize); 5] = [
+        // The router has no such action: re-added quietly.
+        (Reply::Checked(Err(upnp_error(401))), &[], 1),
+        (Reply::Checked(Err(Error::InvalidResponse("garbled".into()))), &[], 1),
+        // A timeout or a reset says nothing: looked at again later.
+        (Reply::Checked(Err(Error::Timeout("no answer".into()))), &[], 0),
+        (Reply::Checked(Err(Error::Http("connection reset".into()))), &[], 0),
+        (Reply::Checked(Err(upnp_error(714))), &["the router no longer has the mapping"], 1),
+    ];
+    for (reply, lost, adds) in cases {
+        let mut run = Run::new(settings(&[Protocol::Udp]));
+        mapped(&mut run);
+        run.policy.handle_refresh(run.now);
+        run.collect();
+        let before = run.count(is_add);
+        run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Ok("11.22.33.44".into())));
+        run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
+        let shown = format!("{reply:?}");
+        run.answer(|r| matches!(r, Request::Check(..)), reply);
+        run.serve(&healthy(3600));
+        assert_eq!(run.lost(), lost, "{shown}");
+        assert_eq!(run.count(is_add) - before, adds, "{shown}");
+    }
+    // Another client's entry on our port is a loss too.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.serve(&|r| match r {
+        Request::Check(..) => Reply::Checked(Ok(entry(PORT, "10.77.0.9", PORT, 0))),
+        other => healthy(3600)(other),
+    });
+    assert_eq!(run.lost(), ["the router now forwards it to 10.77.0.9:41100"]);
+}
+
+#[test]
+fn a_shortened_lease_is_renewed_before_it_ends() {
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    // Asked for 3600 s; the router lists 100 s left.
+    run.serve(&healthy(100));
+    assert!(run.policy.poll_timeout().unwrap() <= run.now + Duration::from_secs(50));
+    let before = run.count(is_add);
+    run.run_for(Duration::from_secs(60), Duration::from_secs(1), &healthy(100));
+    assert!(run.count(is_add) > before, "renewed within the 100 s the router granted");
+}
+
+#[test]
+fn a_failed_external_address_query_keeps_the_mappings() {
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Err(Error::Timeout("x".into()))));
+    run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
+    // Looked for again; found at the same place, the mapping is still there.
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.serve(&healthy(3600));
+    assert!(run.lost().is_empty(), "{:?}", run.lost());
+    assert_eq!(run.count(is_add), 1, "nothing re-added");
+    // Not found at all: lost, and still removed at stop.
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Err(Error::Timeout("x".into()))));
+    run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
+    run.answer(|r| matches!(r, Request::FindGateway), Reply::Found(None));
+    assert_eq!(run.lost(), [text::ROUTER_GONE]);
+    run.policy.handle_stop();
+    run.collect();
+    assert!(matches!(run.out[..], [Job { request: Request::Delete(..), .. }]), "{:?}", run.out);
+}
+
+#[test]
+fn the_status_is_set_before_a_loss_and_the_completion_comes_once() {
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.serve(&|r| match r {
+        Request::Check(..) => Reply::Checked(Err(upnp_error(714))),
+        other => healthy(3600)(other),
+    });
+    let lost_at = run.events.iter().position(|e| matches!(e, Event::Lost { .. })).unwrap();
+    assert!(
+        matches!(&run.events[lost_at - 1], Event::Status(Status::Working, t) if t.starts_with("UDP 41100 was lost")),
+        "{:?}",
+        run.events
+    );
+    assert_eq!(run.events.iter().filter(|e| matches!(e, Event::Completed(_))).count(), 1);
+    assert!(matches!(run.events.last(), Some(Event::Status(Status::Mapped, _))));
+}
+
+#[test]
+fn lease_rules_retry_once_each() {
+    // 725: only permanent leases.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(is_add, Reply::Done(Err(upnp_error(725))));
+    assert!(matches!(&run.out[0].request, Request::Add(_, a) if a.lease_seconds == 0));
+    // A permanent lease refused: the longest one.
+    let mut run = Run::new(Settings { lease_seconds: 0, ..settings(&[Protocol::Udp]) });
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(is_add, Reply::Done(Err(upnp_error(402))));
+    assert!(matches!(&run.out[0].request, Request::Add(_, a) if a.lease_seconds == LONGEST_LEASE));
+    run.answer(is_add, Reply::Done(Err(upnp_error(402))));
+    // Refused again: not a loop; NAT-PMP/PCP is tried at the router's address.
+    assert!(matches!(&run.out[0].request, Request::MapPmp(..)), "{:?}", run.out);
+}
+
+#[test]
+fn a_pcp_router_restart_is_noticed_by_its_epoch() {
+    assert!(!router_restarted(1000, Duration::from_secs(80), 1080));
+    assert!(!router_restarted(1000, Duration::from_secs(80), 1069));
+    assert!(router_restarted(1000, Duration::from_secs(80), 1067));
+    assert!(router_restarted(1000, Duration::from_secs(80), 3));
+    assert!(!router_restarted(5, Duration::ZERO, 5));
+    assert!(!router_restarted(4_000_000_000, Duration::from_secs(10), 4_000_000_010));
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    run.answer(
+        |r| matches!(r, Request::FindGateway),
+        Reply::Found(Some(Found::Pmp { server: Ipv4Addr::new(10, 77, 0, 1), external_address: None })),
+    );
+    run.answer(|r| matches!(r, Request::MapPmp(..)), Reply::Pmp(Ok(pmp_mapping(3600, 1000))));
+    run.now += Duration::from_secs(100);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.answer(|r| matches!(r, Request::RenewPmp(..)), Reply::Pmp(Ok(pmp_mapping(3600, 5))));
+    assert_eq!(run.lost(), ["the router restarted and forgot the mapping"]);
+    assert_eq!(run.events.iter().filter(|e| matches!(e, Event::Mapped { .. })).count(), 2);
+}

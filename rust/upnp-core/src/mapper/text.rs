@@ -1,0 +1,111 @@
+//! The lines a game shows its players: what is open and where, why a port could not be
+//! opened and what to do about it. Only wording lives here; the policy decides which.
+
+use crate::error::Error;
+use crate::protocol::igd::{ExternalAddressKind, Protocol, classify_external_address};
+use crate::protocol::result::UpnpResult;
+
+/// Shown while the gateway is searched for.
+pub const LOOKING: &str = "Looking for the router...";
+/// Shown when stopped with the mappings removed.
+pub const STOPPED_REMOVED: &str = "Stopped; the port mappings were removed.";
+/// Shown when stopped with the mappings left to their leases.
+pub const STOPPED_KEPT: &str = "Stopped; the port mappings stay until their lease ends.";
+
+/// No gateway answered, with or without NAT-PMP/PCP allowed.
+pub fn no_router(allow_nat_pmp: bool) -> &'static str {
+    if allow_nat_pmp {
+        "No router answered UPnP, NAT-PMP or PCP; the router may have them switched off. Switch UPnP on in \
+         the router's settings, or forward the port by hand."
+    } else {
+        "No UPnP router answered; it may have UPnP switched off. Switch it on in the router's settings, or \
+         forward the port by hand."
+    }
+}
+
+/// The router was found before but no longer answers.
+pub const ROUTER_GONE: &str = "The router stopped answering; looking for it again.";
+
+/// One line for an open port; when the router's own address is private the port is open
+/// on the router only, and the line says so.
+pub fn mapped(ports: &str, external_address: &str, methods: &str) -> String {
+    match classify_external_address(external_address) {
+        ExternalAddressKind::Public => format!("{ports} open on {external_address} ({methods})"),
+        _ => format!("{ports} open on the router ({methods}), but {}", lower_first(&private_address(external_address))),
+    }
+}
+
+/// A mapping is being made again after it was lost.
+pub fn remapping(protocol: Protocol, port: u16, reason: &str) -> String {
+    format!("{} {port} was lost ({reason}); opening it again...", protocol.as_str())
+}
+
+/// Why players outside cannot reach a port on this router.
+pub fn private_address(external_address: &str) -> String {
+    match external_address {
+        // miniupnpd answers so (and NAT-PMP's NETWORK_FAILURE) rather than disclose it.
+        "" => "The router reports no public address: it is behind carrier-grade NAT or another router, so \
+               players outside cannot reach this port."
+            .to_string(),
+        address => format!(
+            "The router's own address {address} is private (carrier-grade NAT): players outside cannot reach \
+             this port."
+        ),
+    }
+}
+
+/// Why mapping `protocol` failed, given the router's external address.
+pub fn failure(error: &Error, protocol: Protocol, port: u16, fallback_count: u16, external_address: &str) -> String {
+    if classify_external_address(external_address) != ExternalAddressKind::Public {
+        return private_address(external_address);
+    }
+    match error.result() {
+        UpnpResult::ConflictWithOtherMapping => format!(
+            "{} {port} and the next {fallback_count} ports are taken by other devices; choose another port.",
+            protocol.as_str()
+        ),
+        _ => format!("The router refused to open {} {port}: {error}.", protocol.as_str()),
+    }
+}
+
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_name_the_address_and_the_method() {
+        assert_eq!(mapped("UDP 3928", "11.22.33.44", "UPnP"), "UDP 3928 open on 11.22.33.44 (UPnP)");
+        assert_eq!(mapped("UDP 3928, TCP 3928", "11.22.33.44", "PCP"), "UDP 3928, TCP 3928 open on 11.22.33.44 (PCP)");
+        assert_eq!(
+            mapped("UDP 3928", "100.64.1.2", "UPnP"),
+            "UDP 3928 open on the router (UPnP), but the router's own address 100.64.1.2 is private \
+             (carrier-grade NAT): players outside cannot reach this port."
+        );
+        assert!(mapped("UDP 3928", "", "NAT-PMP").contains("reports no public address"));
+        assert_eq!(
+            private_address("10.0.0.2"),
+            "The router's own address 10.0.0.2 is private (carrier-grade NAT): players outside cannot reach \
+             this port."
+        );
+    }
+
+    #[test]
+    fn failure_lines_say_what_to_do() {
+        let conflict =
+            Error::Upnp { action: "AddPortMapping", code: 718, description: "ConflictInMappingEntry".into() };
+        assert_eq!(
+            failure(&conflict, Protocol::Udp, 3928, 10, "11.22.33.44"),
+            "UDP 3928 and the next 10 ports are taken by other devices; choose another port."
+        );
+        let refused = Error::Upnp { action: "AddPortMapping", code: 501, description: "Action Failed".into() };
+        assert!(
+            failure(&refused, Protocol::Tcp, 80, 0, "11.22.33.44").starts_with("The router refused to open TCP 80: ")
+        );
+        assert!(failure(&refused, Protocol::Tcp, 80, 0, "10.0.0.2").contains("is private"));
+    }
+}
