@@ -358,6 +358,7 @@ impl PortMapper {
             warm_description_url: read_warm_start(),
             remove_on_stop: self.remove_on_exit,
             allow_nat_pmp: self.allow_nat_pmp,
+            pmp_server: None,
         })
     }
 

@@ -50,6 +50,7 @@ impl Driver {
             options: config.discover.clone(),
             warm_url: config.warm_description_url.clone(),
             allow_nat_pmp: config.allow_nat_pmp,
+            pmp_server: config.pmp_server,
         };
         Driver {
             policy: Policy::new(config.settings(), Instant::now()),

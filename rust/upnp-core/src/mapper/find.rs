@@ -26,6 +26,8 @@ pub struct Finder {
     pub warm_url: Option<String>,
     /// Whether to probe NAT-PMP/PCP.
     pub allow_nat_pmp: bool,
+    /// The NAT-PMP/PCP server to probe (`None`: the default gateway).
+    pub pmp_server: Option<Ipv4Addr>,
 }
 
 /// One racer's answer.
@@ -63,9 +65,10 @@ impl Finder {
         }
         let mut pmp_pending = self.allow_nat_pmp;
         if pmp_pending {
-            let tx = tx.clone();
+            let (tx, server) = (tx.clone(), self.pmp_server);
             thread::spawn(move || {
-                let _ = tx.send(Answer::Pmp(probe_pmp(Instant::now() + timeout)));
+                let server = server.or_else(pmp::default_gateway);
+                let _ = tx.send(Answer::Pmp(server.and_then(|s| probe_pmp(s, Instant::now() + timeout))));
             });
         }
         let options = self.options.clone();
@@ -111,11 +114,10 @@ impl Finder {
     }
 }
 
-/// Whether NAT-PMP/PCP answers at the default gateway, and the external address it
-/// reports. An answer that refuses the address request (a router behind another NAT, a
-/// PCP-only server) still shows that it speaks the protocol.
-fn probe_pmp(deadline: Instant) -> Option<Found> {
-    let server = pmp::default_gateway()?;
+/// Whether NAT-PMP/PCP answers at `server`, and the external address it reports. An
+/// answer that refuses the address request (a router behind another NAT, a PCP-only
+/// server) still shows that it speaks the protocol.
+fn probe_pmp(server: Ipv4Addr, deadline: Instant) -> Option<Found> {
     let external_address: Option<Ipv4Addr> = match pmp::external_address(server, deadline) {
         Ok(address) => Some(address).filter(|a| !a.is_unspecified()),
         Err(Error::Pmp { .. }) => None,

@@ -27,6 +27,7 @@ use crate::protocol::result::UpnpResult;
 use crossbeam_channel::{Receiver, Sender};
 use ownership::Ledger;
 use std::collections::VecDeque;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -63,6 +64,8 @@ pub struct MapperConfig {
     pub remove_on_stop: bool,
     /// Whether NAT-PMP/PCP may be used when UPnP is absent or refuses.
     pub allow_nat_pmp: bool,
+    /// The NAT-PMP/PCP server to probe (`None`: the system's default gateway).
+    pub pmp_server: Option<Ipv4Addr>,
 }
 
 impl MapperConfig {

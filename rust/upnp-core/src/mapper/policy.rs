@@ -588,7 +588,7 @@ impl Policy {
             let state = self.slots[i].state.clone();
             match state {
                 SlotState::Missing => self.start_attempt(i),
-                SlotState::Held(held) => self.check_held(i, held, now),
+                SlotState::Held(held) => self.check_held(i, held),
                 SlotState::Trying(_) | SlotState::Renewing(_) | SlotState::Replacing => {}
             }
         }
@@ -687,14 +687,12 @@ impl Policy {
         }
     }
 
-    fn check_held(&mut self, i: usize, held: Held, now: Instant) {
+    fn check_held(&mut self, i: usize, held: Held) {
         let protocol = self.slots[i].protocol;
         match (&held.via, self.route.clone()) {
             (Via::Upnp, Route::Upnp(gateway)) => self.ask(i, Request::Check(gateway, held.external_port, protocol)),
             // NAT-PMP/PCP cannot list mappings: a renewal (one round trip) re-creates a
-            // forgotten one, and the answer's epoch tells whether it was forgotten. Not
-            // more often than MIN_RENEW_INTERVAL, however often checks come.
-            (Via::Pmp { .. }, _) if now < held.renewed_at + MIN_RENEW_INTERVAL => {}
+            // forgotten one, and the answer's epoch tells whether it was forgotten.
             (Via::Pmp { server, mapping }, _) => {
                 let request = Request::RenewPmp(*server, mapping.clone(), self.settings.pmp_lifetime());
                 self.slots[i].state = SlotState::Renewing(held);
