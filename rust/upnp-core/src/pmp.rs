@@ -2,6 +2,7 @@
 //! them need no discovery (the default gateway is the server) and no HTTP, so a mapping
 //! costs one UDP round trip.
 //!
+//! [`probe`] finds out within one round trip whether a NAT-PMP or PCP server answers.
 //! [`map_port`] tries PCP and falls back to NAT-PMP when the gateway says it does not
 //! speak PCP. A mapping lasts for its lifetime only: [`renew`] it before it runs out
 //! (RFC 6886 suggests at half the lifetime) and [`unmap_port`] it when done.
@@ -144,19 +145,54 @@ pub fn unmap_port(gateway: Ipv4Addr, mapping: &PmpMapping, deadline: Instant) ->
     }
 }
 
+/// What answered on the gateway's NAT-PMP/PCP port (see [`probe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// [`PmpMethod::NatPmp`] when the gateway answered NAT-PMP (it may speak PCP too;
+    /// [`map_port`] tries PCP first either way), [`PmpMethod::Pcp`] when it answered that
+    /// it speaks PCP only.
+    pub method: PmpMethod,
+    /// The external address from NAT-PMP's answer; `None` from a PCP-only gateway (PCP
+    /// tells it with a mapping), after a refusal, or when the gateway has none (0.0.0.0).
+    pub external_address: Option<Ipv4Addr>,
+}
+
+const ADDRESS_ACTION: &str = "NAT-PMP external address";
+
+/// Whether a NAT-PMP or PCP server answers at `gateway`, by NAT-PMP's external-address
+/// request: a NAT-PMP server answers it (a refusal such as NETWORK_FAILURE, "no external
+/// address yet", still shows one), and a PCP-only server answers it with PCP's
+/// UNSUPP_VERSION (RFC 6887 §9), so either is found within one round trip. Fails with
+/// [`Error::PmpUnavailable`] when nothing answers before `deadline` or the gateway
+/// reports the port closed, and with UNSUPP_VERSION ([`Error::Pmp`]) when the server
+/// speaks only a PCP version other than 2.
+pub fn probe(gateway: Ipv4Addr, deadline: Instant) -> Result<Probe, Error> {
+    let (method, external_address) = match natpmp_address(gateway, deadline)? {
+        Reply::Success(answer) => (PmpMethod::NatPmp, Some(answer.address).filter(|a| !a.is_unspecified())),
+        Reply::Refused(_) | Reply::UnsupportedVersion { server_version: proto::NATPMP_VERSION } => {
+            (PmpMethod::NatPmp, None)
+        }
+        Reply::UnsupportedVersion { server_version: proto::PCP_VERSION } => (PmpMethod::Pcp, None),
+        Reply::UnsupportedVersion { .. } => return Err(unsupported(ADDRESS_ACTION, PmpMethod::Pcp)),
+    };
+    Ok(Probe { method, external_address })
+}
+
 /// The gateway's external IPv4 address, by NAT-PMP's address request (PCP has none of
 /// its own: a PCP mapping carries the address, see [`PmpMapping::external_address`]).
 /// 0.0.0.0 when the gateway says it has none.
 pub fn external_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Ipv4Addr, Error> {
-    const ACTION: &str = "NAT-PMP external address";
-    let socket = PmpSocket::connect(gateway)?;
-    match socket.exchange(ACTION, &proto::encode_natpmp_external_address_request(), deadline, |d| {
-        proto::decode_natpmp_address_response(d)
-    })? {
+    match natpmp_address(gateway, deadline)? {
         Reply::Success(answer) => Ok(answer.address),
-        Reply::Refused(code) => Err(Error::Pmp { action: ACTION, code }),
-        Reply::UnsupportedVersion { .. } => Err(unsupported(ACTION, PmpMethod::NatPmp)),
+        Reply::Refused(code) => Err(Error::Pmp { action: ADDRESS_ACTION, code }),
+        Reply::UnsupportedVersion { .. } => Err(unsupported(ADDRESS_ACTION, PmpMethod::NatPmp)),
     }
+}
+
+fn natpmp_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Reply<proto::NatPmpAddressResponse>, Error> {
+    let socket = PmpSocket::connect(gateway)?;
+    let request = proto::encode_natpmp_external_address_request();
+    socket.exchange(ADDRESS_ACTION, &request, deadline, proto::decode_natpmp_address_response)
 }
 
 /// The operating system's IPv4 default gateway: where NAT-PMP and PCP requests go.
@@ -316,6 +352,111 @@ fn new_nonce() -> Nonce {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
+    use std::sync::{Arc, Mutex};
+    use std::thread;
+    use std::time::Duration;
+
+    /// A fake gateway on 127.0.0.`last`:5351, each test on its own address (this module
+    /// uses 51 to 59, inside the 127.0.0.2-64 that CI aliases on macOS). `answer` gets
+    /// each datagram and returns the datagrams to send back. The server notes when each
+    /// datagram arrived and stops by itself after 10 s.
+    fn fake_gateway(
+        last: u8,
+        mut answer: impl FnMut(&[u8]) -> Vec<Vec<u8>> + Send + 'static,
+    ) -> (Ipv4Addr, Arc<Mutex<Vec<Instant>>>) {
+        let address = Ipv4Addr::new(127, 0, 0, last);
+        let socket = UdpSocket::bind((address, proto::SERVER_PORT)).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        thread::spawn(move || {
+            let stop = Instant::now() + Duration::from_secs(10);
+            let mut buf = [0u8; 1500];
+            while Instant::now() < stop {
+                let Ok((len, from)) = socket.recv_from(&mut buf) else { continue };
+                log.lock().unwrap().push(Instant::now());
+                for reply in answer(&buf[..len]) {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        });
+        (address, received)
+    }
+
+    fn is_pcp_map(request: &[u8]) -> bool {
+        request.len() == proto::PCP_MAP_LEN && request[..2] == [proto::PCP_VERSION, proto::PCP_OPCODE_MAP]
+    }
+
+    /// A PCP response header for `request` (RFC 6887 §7.2): version 2, the opcode with the
+    /// R bit, `result`, lifetime 0, epoch 5, and nothing else: what an error answer
+    /// without the opcode's payload looks like.
+    fn pcp_header(request: &[u8], result: u8) -> Vec<u8> {
+        let mut b = vec![proto::PCP_VERSION, 0x80 | request[1], 0, result, 0, 0, 0, 0, 0, 0, 0, 5];
+        b.resize(24, 0);
+        b
+    }
+
+    /// A PCP server granting a MAP request as asked, on 11.22.33.44: the header, then the
+    /// request's payload echoed (RFC 6887 §11.1).
+    fn pcp_grant(request: &[u8]) -> Vec<u8> {
+        let mut b = pcp_header(request, 0);
+        b[4..8].copy_from_slice(&request[4..8]);
+        b.extend_from_slice(&request[24..44]);
+        b.extend_from_slice(&proto::ipv4_mapped(Ipv4Addr::new(11, 22, 33, 44)));
+        b
+    }
+
+    /// A server that speaks PCP only: NAT-PMP requests get PCP's UNSUPP_VERSION (RFC 6887
+    /// §9), MAP requests are granted.
+    fn pcp_only_server(request: &[u8]) -> Vec<Vec<u8>> {
+        match request.first() {
+            Some(&proto::NATPMP_VERSION) if request.len() >= 2 => vec![pcp_header(request, 1)],
+            _ if is_pcp_map(request) => vec![pcp_grant(request)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn soon(ms: u64) -> Instant {
+        Instant::now() + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_pcp_only_server_is_found_at_once_and_maps() {
+        let (gateway, _) = fake_gateway(51, pcp_only_server);
+        let started = Instant::now();
+        let found = probe(gateway, started + Duration::from_secs(1));
+        let took = started.elapsed();
+        assert_eq!(found, Ok(Probe { method: PmpMethod::Pcp, external_address: None }));
+        assert!(took < Duration::from_millis(100), "{took:?}");
+        let mapping = map_port(gateway, Protocol::Udp, 40500, 40501, 3600, soon(2000)).unwrap();
+        assert_eq!(mapping.method, PmpMethod::Pcp);
+        assert_eq!((mapping.external_port, mapping.lifetime_secs), (40501, 3600));
+        assert_eq!(mapping.external_address, Some(Ipv4Addr::new(11, 22, 33, 44)));
+        // NAT-PMP's own address request says at once that it cannot be answered.
+        let started = Instant::now();
+        let e = external_address(gateway, started + Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.result(), UpnpResult::InvalidGateway, "{e:?}");
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_natpmp_server_is_found_even_when_it_refuses() {
+        // Three answers in turn: an address, "no address" (0.0.0.0), NETWORK_FAILURE.
+        let mut answers = vec![
+            vec![0, 0x80, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0],
+            vec![0, 0x80, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+            vec![0, 0x80, 0, 0, 0, 0, 0, 1, 11, 22, 33, 44],
+        ];
+        let (gateway, _) = fake_gateway(52, move |_| answers.pop().into_iter().collect());
+        let natpmp = |address| Ok(Probe { method: PmpMethod::NatPmp, external_address: address });
+        assert_eq!(probe(gateway, soon(1000)), natpmp(Some(Ipv4Addr::new(11, 22, 33, 44))));
+        assert_eq!(probe(gateway, soon(1000)), natpmp(None));
+        assert_eq!(probe(gateway, soon(1000)), natpmp(None));
+        // Then it falls silent: only that is "no server".
+        let e = probe(gateway, soon(300)).unwrap_err();
+        assert!(matches!(e, Error::PmpUnavailable(_)), "{e:?}");
+    }
 
     #[test]
     fn nonces_differ() {

@@ -282,9 +282,10 @@ pub fn decode_pcp_map_response(request: &PcpMapRequest, datagram: &[u8]) -> Resu
         return Err(DecodeError::Malformed(format!("{} bytes, shorter than any answer", b.len())));
     }
     if b[0] == NATPMP_VERSION {
-        // A NAT-PMP gateway: whatever it says (RFC 6886 has it send UNSUPPORTED_VERSION),
-        // it does not speak PCP.
-        if b[1] & RESPONSE_BIT == 0 {
+        // A NAT-PMP gateway: whatever it says, it does not speak PCP. RFC 6886 §3.5 has it
+        // answer another version with opcode byte 0 and UNSUPPORTED_VERSION (miniupnpd
+        // sets the R bit and echoes the opcode); a request has 0 in bytes 2-3.
+        if b[1] & RESPONSE_BIT == 0 && be16(b, 2) != 1 {
             return Err(DecodeError::Unrelated("a NAT-PMP request".into()));
         }
         return Ok(Reply::UnsupportedVersion { server_version: NATPMP_VERSION });
@@ -402,6 +403,9 @@ fn natpmp_header<T>(b: &[u8], opcode: u8) -> Result<Option<Reply<T>>, DecodeErro
         return Err(DecodeError::Malformed(format!("{} bytes, shorter than any NAT-PMP answer", b.len())));
     }
     if b[0] != NATPMP_VERSION {
+        if is_pcp_unsupp_version(b, opcode) {
+            return Ok(Some(Reply::UnsupportedVersion { server_version: b[0] }));
+        }
         return Err(DecodeError::Unrelated(format!("version {} is not NAT-PMP", b[0])));
     }
     if b[1] != RESPONSE_BIT | opcode {
@@ -413,6 +417,18 @@ fn natpmp_header<T>(b: &[u8], opcode: u8) -> Result<Option<Reply<T>>, DecodeErro
         _ if code.is_unsupported_version() => Some(Reply::UnsupportedVersion { server_version: NATPMP_VERSION }),
         _ => Some(Reply::Refused(code)),
     })
+}
+
+/// Whether `b` is a PCP server's UNSUPP_VERSION answer to a NAT-PMP request with
+/// `opcode`: a PCP-only server answers version 0 like any version it does not speak
+/// (RFC 6887 §9, §8.2: before any other check), with a PCP header (§7.2: its own version,
+/// the request's opcode with the R bit, the 8-bit result code in byte 3, at least 24
+/// bytes, §8.3). Any other PCP message, an unsolicited ANNOUNCE included, is not one.
+fn is_pcp_unsupp_version(b: &[u8], opcode: u8) -> bool {
+    (PCP_HEADER_LEN..=PCP_MAX_LEN).contains(&b.len())
+        && b.len().is_multiple_of(4)
+        && b[1] == RESPONSE_BIT | opcode
+        && b[3] == 1
 }
 
 /// Decodes a datagram received after a NAT-PMP mapping `request`.
@@ -576,9 +592,15 @@ mod tests {
             decode_pcp_map_response(&request, &pcp_answer(1, NONCE, 17, 40500)),
             Ok(Reply::UnsupportedVersion { server_version: 2 })
         );
-        // A NAT-PMP-only gateway: version 0, opcode 128 + 1, UNSUPPORTED_VERSION, epoch.
+        // A NAT-PMP-only gateway: version 0, opcode 128 + 1, UNSUPPORTED_VERSION, epoch
+        // (miniupnpd's form).
         let natpmp = [0, 0x81, 0, 1, 0, 0, 0, 9];
         assert_eq!(decode_pcp_map_response(&request, &natpmp), Ok(Reply::UnsupportedVersion { server_version: 0 }));
+        // The same in RFC 6886 §3.5's literal form, whose opcode byte is 0 (no R bit).
+        let rfc_natpmp = [0, 0, 0, 1, 0, 0, 0, 9];
+        assert_eq!(decode_pcp_map_response(&request, &rfc_natpmp), Ok(Reply::UnsupportedVersion { server_version: 0 }));
+        // A NAT-PMP request (reserved bytes 0) is still not an answer.
+        assert!(matches!(decode_pcp_map_response(&request, &[0, 0, 0, 0]), Err(DecodeError::Unrelated(_))));
     }
 
     #[test]
@@ -673,6 +695,47 @@ mod tests {
         for len in 0..ok.len() {
             assert!(matches!(decode_natpmp_address_response(&ok[..len]), Err(DecodeError::Malformed(_))), "{len}");
         }
+    }
+
+    /// What a PCP-only server sends back for a NAT-PMP request with `opcode`: a PCP
+    /// header with its own version, the request's opcode with the R bit, UNSUPP_VERSION.
+    fn pcp_unsupp_version(opcode: u8) -> Vec<u8> {
+        let mut b = vec![2, 0x80 | opcode, 0, 1];
+        b.extend_from_slice(&0u32.to_be_bytes()); // lifetime
+        b.extend_from_slice(&7u32.to_be_bytes()); // epoch
+        b.extend_from_slice(&[0; 12]);
+        b
+    }
+
+    #[test]
+    fn natpmp_decoders_recognise_a_pcp_only_server() {
+        const PCP: Reply<()> = Reply::UnsupportedVersion { server_version: 2 };
+        let address = decode_natpmp_address_response(&pcp_unsupp_version(0));
+        assert_eq!(address.map(|r| r.map(drop)), Ok(PCP));
+        let udp = NatPmpMapRequest {
+            protocol: Protocol::Udp,
+            internal_port: 1,
+            suggested_external_port: 1,
+            lifetime_secs: 1,
+        };
+        assert_eq!(decode_natpmp_map_response(&udp, &pcp_unsupp_version(1)).map(|r| r.map(drop)), Ok(PCP));
+        let tcp = NatPmpMapRequest { protocol: Protocol::Tcp, ..udp.clone() };
+        assert_eq!(decode_natpmp_map_response(&tcp, &pcp_unsupp_version(2)).map(|r| r.map(drop)), Ok(PCP));
+        // Not an answer to this request: another opcode, another result (an unsolicited
+        // ANNOUNCE is opcode 0 with SUCCESS), no R bit, or no full PCP header.
+        let mut announce = pcp_unsupp_version(0);
+        announce[3] = 0;
+        let mut request = pcp_unsupp_version(0);
+        request[1] = 0;
+        for (why, datagram) in [
+            ("opcode", pcp_unsupp_version(1)),
+            ("result", announce),
+            ("request", request),
+            ("short", pcp_unsupp_version(0)[..20].to_vec()),
+        ] {
+            assert!(matches!(decode_natpmp_address_response(&datagram), Err(DecodeError::Unrelated(_))), "{why}");
+        }
+        assert!(matches!(decode_natpmp_map_response(&udp, &pcp_unsupp_version(2)), Err(DecodeError::Unrelated(_))));
     }
 
     #[test]
