@@ -131,11 +131,15 @@ pub fn unmap_port(gateway: Ipv4Addr, mapping: &PmpMapping, deadline: Instant) ->
         nonce: mapping.nonce,
     };
     let (action, reply) = match mapping.method {
-        PmpMethod::Pcp => ("PCP MAP deletion", pcp_map(gateway, &wanted, deadline)?.map(drop)),
+        PmpMethod::Pcp => {
+            const ACTION: &str = "PCP MAP deletion";
+            (ACTION, pcp_map(ACTION, gateway, &wanted, deadline)?.map(drop))
+        }
         PmpMethod::NatPmp => {
+            const ACTION: &str = "NAT-PMP mapping deletion";
             // RFC 6886 §3.4: the suggested external port must be 0 in a deletion.
             let wanted = Wanted { suggested_external_port: 0, ..wanted };
-            ("NAT-PMP mapping deletion", natpmp_map(gateway, &wanted, deadline)?.map(drop))
+            (ACTION, natpmp_map(ACTION, gateway, &wanted, deadline)?.map(drop))
         }
     };
     match reply {
@@ -245,15 +249,16 @@ fn request(
     deadline: Instant,
 ) -> Result<PmpMapping, Error> {
     if first == PmpMethod::Pcp {
-        match pcp_map(gateway, wanted, deadline)? {
+        const ACTION: &str = "PCP MAP";
+        match pcp_map(ACTION, gateway, wanted, deadline)? {
             Reply::Success(answer) => return granted_pcp(wanted, answer),
-            Reply::Refused(code) => return Err(Error::Pmp { action: "PCP MAP", code }),
+            Reply::Refused(code) => return Err(Error::Pmp { action: ACTION, code }),
             Reply::UnsupportedVersion { .. } if fallback => {}
-            Reply::UnsupportedVersion { .. } => return Err(unsupported("PCP MAP", PmpMethod::Pcp)),
+            Reply::UnsupportedVersion { .. } => return Err(unsupported(ACTION, PmpMethod::Pcp)),
         }
     }
     const ACTION: &str = "NAT-PMP mapping";
-    let answer = match natpmp_map(gateway, wanted, deadline)? {
+    let answer = match natpmp_map(ACTION, gateway, wanted, deadline)? {
         Reply::Success(answer) => answer,
         Reply::Refused(code) => return Err(Error::Pmp { action: ACTION, code }),
         Reply::UnsupportedVersion { .. } => return Err(unsupported(ACTION, PmpMethod::NatPmp)),
@@ -298,7 +303,12 @@ fn check_grant(action: &str, external_port: u16, lifetime_secs: u32) -> Result<(
     Ok(())
 }
 
-fn pcp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<Reply<PcpMapResponse>, Error> {
+fn pcp_map(
+    action: &'static str,
+    gateway: Ipv4Addr,
+    wanted: &Wanted,
+    deadline: Instant,
+) -> Result<Reply<PcpMapResponse>, Error> {
     let socket = PmpSocket::connect(gateway)?;
     let request = PcpMapRequest {
         client_address: socket.local_address()?,
@@ -309,10 +319,15 @@ fn pcp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<Repl
         suggested_external_address: wanted.suggested_external_address,
         lifetime_secs: wanted.lifetime_secs,
     };
-    socket.exchange("PCP MAP", &request.encode(), deadline, |d| proto::decode_pcp_map_response(&request, d))
+    socket.exchange(action, &request.encode(), deadline, |d| proto::decode_pcp_map_response(&request, d))
 }
 
-fn natpmp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<Reply<NatPmpMapResponse>, Error> {
+fn natpmp_map(
+    action: &'static str,
+    gateway: Ipv4Addr,
+    wanted: &Wanted,
+    deadline: Instant,
+) -> Result<Reply<NatPmpMapResponse>, Error> {
     let socket = PmpSocket::connect(gateway)?;
     let request = NatPmpMapRequest {
         protocol: wanted.protocol,
@@ -320,7 +335,7 @@ fn natpmp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<R
         suggested_external_port: wanted.suggested_external_port,
         lifetime_secs: wanted.lifetime_secs,
     };
-    socket.exchange("NAT-PMP mapping", &request.encode(), deadline, |d| proto::decode_natpmp_map_response(&request, d))
+    socket.exchange(action, &request.encode(), deadline, |d| proto::decode_natpmp_map_response(&request, d))
 }
 
 fn unsupported(action: &'static str, method: PmpMethod) -> Error {
@@ -456,6 +471,29 @@ mod tests {
         // Then it falls silent: only that is "no server".
         let e = probe(gateway, soon(300)).unwrap_err();
         assert!(matches!(e, Error::PmpUnavailable(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_spoofed_short_error_does_not_fail_a_mapping() {
+        // The forged refusal (24 bytes, no nonce) arrives first, the real grant after it.
+        let (gateway, _) = fake_gateway(53, |request| {
+            if is_pcp_map(request) { vec![pcp_header(request, 2), pcp_grant(request)] } else { Vec::new() }
+        });
+        let started = Instant::now();
+        let mapping = map_port_with(PmpMethod::Pcp, gateway, Protocol::Tcp, 40600, 40601, 600, soon(2000)).unwrap();
+        assert_eq!((mapping.method, mapping.external_port), (PmpMethod::Pcp, 40601));
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_short_error_alone_is_reported_at_the_deadline() {
+        let (gateway, _) =
+            fake_gateway(54, |request| if is_pcp_map(request) { vec![pcp_header(request, 8)] } else { Vec::new() });
+        let started = Instant::now();
+        let e = map_port_with(PmpMethod::Pcp, gateway, Protocol::Udp, 40700, 0, 600, soon(600)).unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e, Error::Pmp { action: "PCP MAP", code: ResultCode { method: PmpMethod::Pcp, code: 8 } });
+        assert!(took >= Duration::from_millis(590) && took < Duration::from_millis(800), "{took:?}");
     }
 
     #[test]

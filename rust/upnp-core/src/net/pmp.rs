@@ -2,7 +2,7 @@
 //! the RFC's schedule until an answer to it arrives or the caller's deadline passes.
 
 use crate::error::Error;
-use crate::protocol::pmp::{DecodeError, SERVER_PORT};
+use crate::protocol::pmp::{DecodeError, ResultCode, SERVER_PORT};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
@@ -51,11 +51,13 @@ impl PmpSocket {
     /// Sends `request` and returns the first datagram from the gateway that `decode`
     /// accepts. Retransmits after 250 ms, 500 ms, 1 s, ... (at most 9 sends) and never
     /// waits past `deadline`. `decode` says `Unrelated` for datagrams that answer
-    /// something else (they are skipped) and `Malformed` for broken ones (skipped too, but
-    /// reported if nothing better arrives). `what` names the request in errors.
+    /// something else (skipped), `Malformed` for broken ones and
+    /// `Unverified` for refusals that cannot be told from forgeries (both skipped, but
+    /// reported if nothing better arrives: an unverified refusal as [`Error::Pmp`]).
+    /// `what` names the request in errors.
     pub fn exchange<T>(
         &self,
-        what: &str,
+        what: &'static str,
         request: &[u8],
         deadline: Instant,
         mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
@@ -64,6 +66,7 @@ impl PmpSocket {
         let mut buf = [0u8; 1500];
         let mut interval = INITIAL_RETRANSMIT;
         let mut malformed: Option<String> = None;
+        let mut unverified: Option<ResultCode> = None;
         let mut ignored = 0;
         for _ in 0..MAX_TRANSMISSIONS {
             if Instant::now() >= deadline {
@@ -105,6 +108,12 @@ impl PmpSocket {
                         ignored += 1;
                         malformed = Some(why);
                     }
+                    // RFC 6887 §8.3: the client must be ready for several responses to one
+                    // request; a matching one may still come, and retransmission goes on.
+                    Err(DecodeError::Unverified(code)) => {
+                        ignored += 1;
+                        unverified = Some(code);
+                    }
                 }
             }
             if ignored >= MAX_IGNORED {
@@ -112,9 +121,12 @@ impl PmpSocket {
             }
         }
         let waited = started.elapsed().as_millis();
-        Err(match malformed {
-            Some(why) => Error::InvalidResponse(format!("{what}: the gateway {} sent {why}", self.gateway.ip())),
-            None => Error::PmpUnavailable(format!(
+        Err(match (unverified, malformed) {
+            (Some(code), _) => Error::Pmp { action: what, code },
+            (None, Some(why)) => {
+                Error::InvalidResponse(format!("{what}: the gateway {} sent {why}", self.gateway.ip()))
+            }
+            (None, None) => Error::PmpUnavailable(format!(
                 "{what}: the gateway {} did not answer on UDP port {SERVER_PORT} within {waited} ms",
                 self.gateway.ip()
             )),

@@ -172,6 +172,11 @@ pub enum DecodeError {
     Unrelated(String),
     /// It is too short, too long or contradicts the protocol.
     Malformed(String),
+    /// A PCP refusal without the MAP payload: only the payload ties an answer to its
+    /// request (RFC 6887 §8.3 matches answers by their opcode-specific data, §11.4 by the
+    /// nonce, protocol and internal port), so anyone able to send to our port could have
+    /// forged it. Wait on for a verifiable answer; report this one only if none comes.
+    Unverified(ResultCode),
 }
 
 impl fmt::Display for DecodeError {
@@ -179,6 +184,7 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Unrelated(m) => write!(f, "an unrelated message ({m})"),
             DecodeError::Malformed(m) => write!(f, "a malformed message ({m})"),
+            DecodeError::Unverified(code) => write!(f, "an unverifiable refusal ({code})"),
         }
     }
 }
@@ -327,7 +333,10 @@ pub fn decode_pcp_map_response(request: &PcpMapRequest, datagram: &[u8]) -> Resu
         return Ok(Reply::UnsupportedVersion { server_version: b[0] });
     }
     if code.code != 0 {
-        return Ok(Reply::Refused(code));
+        // RFC 6887 §8.3 matches a response to its request by the opcode-specific data,
+        // whose random nonce (§11.1) is what an off-path forger cannot know: without it,
+        // this could come from anyone.
+        return if has_payload { Ok(Reply::Refused(code)) } else { Err(DecodeError::Unverified(code)) };
     }
     if !has_payload {
         return Err(DecodeError::Malformed(format!("a PCP MAP success of {} bytes has no MAP payload", b.len())));
@@ -578,12 +587,15 @@ mod tests {
             decode_pcp_map_response(&request, &refused),
             Ok(Reply::Refused(ResultCode { method: PmpMethod::Pcp, code: 2 }))
         );
-        // An error answer may carry only the header.
-        let short_error = &pcp_answer(8, NONCE, 17, 40500)[..24];
-        assert_eq!(
-            decode_pcp_map_response(&request, short_error),
-            Ok(Reply::Refused(ResultCode { method: PmpMethod::Pcp, code: 8 }))
-        );
+        // An error answer may carry only the header; nothing in it is ours (no nonce), so
+        // it is held back as unverified rather than taken as the answer.
+        for code in [2u8, 8] {
+            let short_error = &pcp_answer(code, NONCE, 17, 40500)[..24];
+            assert_eq!(
+                decode_pcp_map_response(&request, short_error),
+                Err(DecodeError::Unverified(ResultCode { method: PmpMethod::Pcp, code: u16::from(code) }))
+            );
+        }
         // A PCP server of another version.
         let mut v1 = pcp_answer(1, NONCE, 17, 40500);
         v1[0] = 1;
