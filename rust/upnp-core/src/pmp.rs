@@ -7,6 +7,11 @@
 //! speak PCP. A mapping lasts for its lifetime only: [`renew`] it before it runs out
 //! (RFC 6886 suggests at half the lifetime) and [`unmap_port`] it when done.
 //!
+//! Each request is retransmitted on its protocol's schedule until the caller's deadline:
+//! NAT-PMP after 250 ms, then doubling (RFC 6886 §3.1); PCP after 3 s ± 10 %, then
+//! doubling (RFC 6887 §8.1.1). A PCP request given less than about 3.3 s is sent once
+//! only; 4 s leaves room for one retransmission and its answer.
+//!
 //! What miniupnpd 2.3.1 does (checked in the real-router test bed, tests/igd/tests/pmp.rs):
 //! it answers both PCP version 2 and NAT-PMP on port 5351 (and still legacy PCP
 //! version 1), so against it [`map_port`] always ends with PCP; `enable_natpmp=no`
@@ -16,7 +21,7 @@
 //! lifetimes as asked: use the granted `lifetime_secs`, not the requested one.
 
 use crate::error::Error;
-use crate::net::pmp::PmpSocket;
+use crate::net::pmp::{PmpSocket, random_u64};
 use crate::protocol::igd::{InvalidArgument, Protocol};
 use crate::protocol::pmp::{
     self as proto, NatPmpMapRequest, NatPmpMapResponse, PcpMapRequest, PcpMapResponse, Reply, ResultCode,
@@ -196,7 +201,7 @@ pub fn external_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Ipv4Addr
 fn natpmp_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Reply<proto::NatPmpAddressResponse>, Error> {
     let socket = PmpSocket::connect(gateway)?;
     let request = proto::encode_natpmp_external_address_request();
-    socket.exchange(ADDRESS_ACTION, &request, deadline, proto::decode_natpmp_address_response)
+    socket.exchange(PmpMethod::NatPmp, ADDRESS_ACTION, &request, deadline, proto::decode_natpmp_address_response)
 }
 
 /// The operating system's IPv4 default gateway: where NAT-PMP and PCP requests go.
@@ -319,7 +324,8 @@ fn pcp_map(
         suggested_external_address: wanted.suggested_external_address,
         lifetime_secs: wanted.lifetime_secs,
     };
-    socket.exchange(action, &request.encode(), deadline, |d| proto::decode_pcp_map_response(&request, d))
+    socket
+        .exchange(PmpMethod::Pcp, action, &request.encode(), deadline, |d| proto::decode_pcp_map_response(&request, d))
 }
 
 fn natpmp_map(
@@ -335,7 +341,9 @@ fn natpmp_map(
         suggested_external_port: wanted.suggested_external_port,
         lifetime_secs: wanted.lifetime_secs,
     };
-    socket.exchange(action, &request.encode(), deadline, |d| proto::decode_natpmp_map_response(&request, d))
+    socket.exchange(PmpMethod::NatPmp, action, &request.encode(), deadline, |d| {
+        proto::decode_natpmp_map_response(&request, d)
+    })
 }
 
 fn unsupported(action: &'static str, method: PmpMethod) -> Error {
@@ -343,23 +351,11 @@ fn unsupported(action: &'static str, method: PmpMethod) -> Error {
 }
 
 /// A fresh PCP nonce. RFC 6887 §11.1 wants it random so that off-path hosts cannot
-/// forge answers or delete the mapping. std's `RandomState` is seeded from the
-/// operating system's generator; hashing a counter and the clock with two fresh states
-/// gives 12 unpredictable bytes without a dependency on a random-number crate.
+/// forge answers or delete the mapping.
 fn new_nonce() -> Nonce {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut nonce = [0u8; 12];
-    for (i, chunk) in nonce.chunks_mut(8).enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(count);
-        hasher.write_u128(now);
-        hasher.write_usize(i);
-        chunk.copy_from_slice(&hasher.finish().to_be_bytes()[..chunk.len()]);
+    for chunk in nonce.chunks_mut(8) {
+        chunk.copy_from_slice(&random_u64().to_be_bytes()[..chunk.len()]);
     }
     nonce
 }
@@ -487,13 +483,46 @@ mod tests {
 
     #[test]
     fn a_short_error_alone_is_reported_at_the_deadline() {
-        let (gateway, _) =
+        let (gateway, received) =
             fake_gateway(54, |request| if is_pcp_map(request) { vec![pcp_header(request, 8)] } else { Vec::new() });
         let started = Instant::now();
         let e = map_port_with(PmpMethod::Pcp, gateway, Protocol::Udp, 40700, 0, 600, soon(600)).unwrap_err();
         let took = started.elapsed();
         assert_eq!(e, Error::Pmp { action: "PCP MAP", code: ResultCode { method: PmpMethod::Pcp, code: 8 } });
         assert!(took >= Duration::from_millis(590) && took < Duration::from_millis(800), "{took:?}");
+        assert_eq!(received.lock().unwrap().len(), 1, "PCP does not retransmit within 600 ms");
+    }
+
+    /// When a silent server received MAP requests (from the start of the call) until
+    /// `map_port_with` gave up at `deadline`.
+    fn pcp_transmissions_within(last: u8, deadline: Duration) -> Vec<Duration> {
+        let (gateway, received) = fake_gateway(last, |_| Vec::new());
+        let started = Instant::now();
+        let e = map_port_with(PmpMethod::Pcp, gateway, Protocol::Udp, 40800, 0, 600, started + deadline).unwrap_err();
+        assert!(matches!(e, Error::PmpUnavailable(_)), "{e:?}");
+        assert!(started.elapsed() < deadline + Duration::from_millis(100), "{:?}", started.elapsed());
+        thread::sleep(Duration::from_millis(50));
+        received.lock().unwrap().iter().map(|t| t.duration_since(started)).collect()
+    }
+
+    /// RFC 6887 §8.1.1: the first retransmission comes after IRT = 3 s (less up to 10 %),
+    /// so none within 2 s.
+    #[test]
+    fn pcp_sends_once_within_2_s() {
+        assert_eq!(pcp_transmissions_within(55, Duration::from_secs(2)).len(), 1);
+    }
+
+    /// The first retransmission comes after 2.7 to 3.3 s, the second at the earliest
+    /// 2.7 s + 2 * 2.7 s * 0.9 = 7.56 s.
+    #[test]
+    fn pcp_retransmits_once_within_7_s() {
+        let sends = pcp_transmissions_within(56, Duration::from_secs(7));
+        assert_eq!(sends.len(), 2, "{sends:?}");
+        let retransmitted = sends[1] - sends[0];
+        assert!(
+            retransmitted >= Duration::from_millis(2690) && retransmitted < Duration::from_millis(3400),
+            "{sends:?}"
+        );
     }
 
     #[test]

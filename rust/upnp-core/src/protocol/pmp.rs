@@ -11,6 +11,7 @@ use super::igd::Protocol;
 use super::result::UpnpResult;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 /// The gateway's NAT-PMP and PCP port.
 pub const SERVER_PORT: u16 = 5351;
@@ -222,6 +223,50 @@ fn be16(b: &[u8], at: usize) -> u16 {
 
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+// ---------------------------------------------------------------------------------------
+// Retransmission
+
+/// NAT-PMP's first wait for an answer (RFC 6886 §3.1: 250 ms, doubling each time).
+pub const NATPMP_INITIAL_RETRANSMIT: Duration = Duration::from_millis(250);
+/// Most NAT-PMP transmissions of one request: RFC 6886 §3.1 gives up after 9 (about
+/// 64 s in all); a caller's deadline normally ends it much sooner.
+pub const NATPMP_MAX_TRANSMISSIONS: u32 = 9;
+/// PCP's initial retransmission time, IRT (RFC 6887 §8.1.1: 3 seconds).
+pub const PCP_IRT: Duration = Duration::from_secs(3);
+/// PCP's maximum retransmission time, MRT (RFC 6887 §8.1.1: 1024 seconds). PCP has no
+/// maximum count or duration (MRC = MRD = 0): the caller's deadline ends it.
+pub const PCP_MRT: Duration = Duration::from_secs(1024);
+/// The magnitude of PCP's randomization factor: RAND is uniform in [-0.1, +0.1]
+/// (RFC 6887 §8.1.1), so that clients restarted together do not retransmit in step.
+pub const PCP_RAND: f64 = 0.1;
+
+/// How long to wait for an answer after a transmission before sending the request again:
+/// `previous` is the wait after the transmission before (`None` after the first),
+/// `random` a uniform random number in [0, 1] (PCP's randomization; NAT-PMP has none).
+///
+/// - NAT-PMP (RFC 6886 §3.1): 250 ms, then double the previous wait.
+/// - PCP (RFC 6887 §8.1.1): RT = (1 + RAND) * IRT, then RT = (1 + RAND) *
+///   MIN(2 * RTprev, MRT).
+pub fn retransmit_interval(method: PmpMethod, previous: Option<Duration>, random: f64) -> Duration {
+    match method {
+        PmpMethod::NatPmp => previous.map_or(NATPMP_INITIAL_RETRANSMIT, |p| p * 2),
+        PmpMethod::Pcp => {
+            // NaN would make `mul_f64` panic.
+            let unit = if random.is_nan() { 0.0 } else { random.clamp(0.0, 1.0) };
+            let factor = 1.0 + PCP_RAND * (2.0 * unit - 1.0);
+            previous.map_or(PCP_IRT, |p| (p * 2).min(PCP_MRT)).mul_f64(factor)
+        }
+    }
+}
+
+/// Most transmissions of one request (`None`: as many as fit before the deadline).
+pub fn max_transmissions(method: PmpMethod) -> Option<u32> {
+    match method {
+        PmpMethod::NatPmp => Some(NATPMP_MAX_TRANSMISSIONS),
+        PmpMethod::Pcp => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -748,6 +793,30 @@ mod tests {
             assert!(matches!(decode_natpmp_address_response(&datagram), Err(DecodeError::Unrelated(_))), "{why}");
         }
         assert!(matches!(decode_natpmp_map_response(&udp, &pcp_unsupp_version(2)), Err(DecodeError::Unrelated(_))));
+    }
+
+    #[test]
+    fn retransmission_schedules() {
+        let ms = Duration::from_millis;
+        // NAT-PMP (RFC 6886 §3.1): 250 ms, doubling, no randomness, 9 sends.
+        assert_eq!(retransmit_interval(PmpMethod::NatPmp, None, 0.0), ms(250));
+        assert_eq!(retransmit_interval(PmpMethod::NatPmp, Some(ms(250)), 1.0), ms(500));
+        assert_eq!(retransmit_interval(PmpMethod::NatPmp, Some(ms(32_000)), 0.5), ms(64_000));
+        assert_eq!(max_transmissions(PmpMethod::NatPmp), Some(9));
+        // PCP (RFC 6887 §8.1.1): RT = (1 + RAND) * IRT, then (1 + RAND) * MIN(2 * RTprev,
+        // MRT), RAND in [-0.1, +0.1], no count limit.
+        let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_micros(1);
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, 0.5), ms(3000)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, 0.0), ms(2700)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, 1.0), ms(3300)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, Some(ms(3000)), 0.5), ms(6000)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, Some(ms(2700)), 0.0), ms(4860)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, Some(ms(700_000)), 0.5), ms(1_024_000)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, Some(ms(1_024_000)), 1.0), ms(1_126_400)));
+        assert_eq!(max_transmissions(PmpMethod::Pcp), None);
+        // Out-of-range randomness is clamped, never a negative or huge wait.
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, -5.0), ms(2700)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, f64::NAN), ms(2700)));
     }
 
     #[test]
