@@ -1,6 +1,7 @@
 //! NAT-PMP (RFC 6886) and PCP (RFC 6887) messages: requests as bytes, answers decoded
 //! against the request they answer, and the two protocols' result codes as the engine's
-//! `UPNPResult`. No I/O, no clock, no randomness (the caller brings the PCP nonce).
+//! `UPNPResult`, and when to retransmit. No I/O, no clock, no randomness (the caller
+//! brings the PCP nonce and the retransmission jitter).
 //!
 //! Both protocols use UDP port 5351 on the gateway. A PCP server that also speaks NAT-PMP
 //! tells the two apart by the first byte (version 0 = NAT-PMP, 2 = PCP); a NAT-PMP-only
