@@ -2,9 +2,15 @@
 //! them need no discovery (the default gateway is the server) and no HTTP, so a mapping
 //! costs one UDP round trip.
 //!
+//! [`probe`] finds out within one round trip whether a NAT-PMP or PCP server answers.
 //! [`map_port`] tries PCP and falls back to NAT-PMP when the gateway says it does not
 //! speak PCP. A mapping lasts for its lifetime only: [`renew`] it before it runs out
 //! (RFC 6886 suggests at half the lifetime) and [`unmap_port`] it when done.
+//!
+//! Each request is retransmitted on its protocol's schedule until the caller's deadline:
+//! NAT-PMP after 250 ms, then doubling (RFC 6886 §3.1); PCP after 3 s ± 10 %, then
+//! doubling (RFC 6887 §8.1.1). A PCP request given less than about 3.3 s is sent once
+//! only; 4 s leaves room for one retransmission and its answer.
 //!
 //! What miniupnpd 2.3.1 does (checked in the real-router test bed, tests/igd/tests/pmp.rs):
 //! it answers both PCP version 2 and NAT-PMP on port 5351 (and still legacy PCP
@@ -15,7 +21,7 @@
 //! lifetimes as asked: use the granted `lifetime_secs`, not the requested one.
 
 use crate::error::Error;
-use crate::net::pmp::PmpSocket;
+use crate::net::pmp::{PmpSocket, random_u64};
 use crate::protocol::igd::{InvalidArgument, Protocol};
 use crate::protocol::pmp::{
     self as proto, NatPmpMapRequest, NatPmpMapResponse, PcpMapRequest, PcpMapResponse, Reply, ResultCode,
@@ -130,11 +136,15 @@ pub fn unmap_port(gateway: Ipv4Addr, mapping: &PmpMapping, deadline: Instant) ->
         nonce: mapping.nonce,
     };
     let (action, reply) = match mapping.method {
-        PmpMethod::Pcp => ("PCP MAP deletion", pcp_map(gateway, &wanted, deadline)?.map(drop)),
+        PmpMethod::Pcp => {
+            const ACTION: &str = "PCP MAP deletion";
+            (ACTION, pcp_map(ACTION, gateway, &wanted, deadline)?.map(drop))
+        }
         PmpMethod::NatPmp => {
+            const ACTION: &str = "NAT-PMP mapping deletion";
             // RFC 6886 §3.4: the suggested external port must be 0 in a deletion.
             let wanted = Wanted { suggested_external_port: 0, ..wanted };
-            ("NAT-PMP mapping deletion", natpmp_map(gateway, &wanted, deadline)?.map(drop))
+            (ACTION, natpmp_map(ACTION, gateway, &wanted, deadline)?.map(drop))
         }
     };
     match reply {
@@ -144,19 +154,54 @@ pub fn unmap_port(gateway: Ipv4Addr, mapping: &PmpMapping, deadline: Instant) ->
     }
 }
 
+/// What answered on the gateway's NAT-PMP/PCP port (see [`probe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// [`PmpMethod::NatPmp`] when the gateway answered NAT-PMP (it may speak PCP too;
+    /// [`map_port`] tries PCP first either way), [`PmpMethod::Pcp`] when it answered that
+    /// it speaks PCP only.
+    pub method: PmpMethod,
+    /// The external address from NAT-PMP's answer; `None` from a PCP-only gateway (PCP
+    /// tells it with a mapping), after a refusal, or when the gateway has none (0.0.0.0).
+    pub external_address: Option<Ipv4Addr>,
+}
+
+const ADDRESS_ACTION: &str = "NAT-PMP external address";
+
+/// Whether a NAT-PMP or PCP server answers at `gateway`, by NAT-PMP's external-address
+/// request: a NAT-PMP server answers it (a refusal such as NETWORK_FAILURE, "no external
+/// address yet", still shows one), and a PCP-only server answers it with PCP's
+/// UNSUPP_VERSION (RFC 6887 §9), so either is found within one round trip. Fails with
+/// [`Error::PmpUnavailable`] when nothing answers before `deadline` or the gateway
+/// reports the port closed, and with UNSUPP_VERSION ([`Error::Pmp`]) when the server
+/// speaks only a PCP version other than 2.
+pub fn probe(gateway: Ipv4Addr, deadline: Instant) -> Result<Probe, Error> {
+    let (method, external_address) = match natpmp_address(gateway, deadline)? {
+        Reply::Success(answer) => (PmpMethod::NatPmp, Some(answer.address).filter(|a| !a.is_unspecified())),
+        Reply::Refused(_) | Reply::UnsupportedVersion { server_version: proto::NATPMP_VERSION } => {
+            (PmpMethod::NatPmp, None)
+        }
+        Reply::UnsupportedVersion { server_version: proto::PCP_VERSION } => (PmpMethod::Pcp, None),
+        Reply::UnsupportedVersion { .. } => return Err(unsupported(ADDRESS_ACTION, PmpMethod::Pcp)),
+    };
+    Ok(Probe { method, external_address })
+}
+
 /// The gateway's external IPv4 address, by NAT-PMP's address request (PCP has none of
 /// its own: a PCP mapping carries the address, see [`PmpMapping::external_address`]).
 /// 0.0.0.0 when the gateway says it has none.
 pub fn external_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Ipv4Addr, Error> {
-    const ACTION: &str = "NAT-PMP external address";
-    let socket = PmpSocket::connect(gateway)?;
-    match socket.exchange(ACTION, &proto::encode_natpmp_external_address_request(), deadline, |d| {
-        proto::decode_natpmp_address_response(d)
-    })? {
+    match natpmp_address(gateway, deadline)? {
         Reply::Success(answer) => Ok(answer.address),
-        Reply::Refused(code) => Err(Error::Pmp { action: ACTION, code }),
-        Reply::UnsupportedVersion { .. } => Err(unsupported(ACTION, PmpMethod::NatPmp)),
+        Reply::Refused(code) => Err(Error::Pmp { action: ADDRESS_ACTION, code }),
+        Reply::UnsupportedVersion { .. } => Err(unsupported(ADDRESS_ACTION, PmpMethod::NatPmp)),
     }
+}
+
+fn natpmp_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Reply<proto::NatPmpAddressResponse>, Error> {
+    let socket = PmpSocket::connect(gateway)?;
+    let request = proto::encode_natpmp_external_address_request();
+    socket.exchange(PmpMethod::NatPmp, ADDRESS_ACTION, &request, deadline, proto::decode_natpmp_address_response)
 }
 
 /// The operating system's IPv4 default gateway: where NAT-PMP and PCP requests go.
@@ -209,15 +254,16 @@ fn request(
     deadline: Instant,
 ) -> Result<PmpMapping, Error> {
     if first == PmpMethod::Pcp {
-        match pcp_map(gateway, wanted, deadline)? {
+        const ACTION: &str = "PCP MAP";
+        match pcp_map(ACTION, gateway, wanted, deadline)? {
             Reply::Success(answer) => return granted_pcp(wanted, answer),
-            Reply::Refused(code) => return Err(Error::Pmp { action: "PCP MAP", code }),
+            Reply::Refused(code) => return Err(Error::Pmp { action: ACTION, code }),
             Reply::UnsupportedVersion { .. } if fallback => {}
-            Reply::UnsupportedVersion { .. } => return Err(unsupported("PCP MAP", PmpMethod::Pcp)),
+            Reply::UnsupportedVersion { .. } => return Err(unsupported(ACTION, PmpMethod::Pcp)),
         }
     }
     const ACTION: &str = "NAT-PMP mapping";
-    let answer = match natpmp_map(gateway, wanted, deadline)? {
+    let answer = match natpmp_map(ACTION, gateway, wanted, deadline)? {
         Reply::Success(answer) => answer,
         Reply::Refused(code) => return Err(Error::Pmp { action: ACTION, code }),
         Reply::UnsupportedVersion { .. } => return Err(unsupported(ACTION, PmpMethod::NatPmp)),
@@ -262,7 +308,12 @@ fn check_grant(action: &str, external_port: u16, lifetime_secs: u32) -> Result<(
     Ok(())
 }
 
-fn pcp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<Reply<PcpMapResponse>, Error> {
+fn pcp_map(
+    action: &'static str,
+    gateway: Ipv4Addr,
+    wanted: &Wanted,
+    deadline: Instant,
+) -> Result<Reply<PcpMapResponse>, Error> {
     let socket = PmpSocket::connect(gateway)?;
     let request = PcpMapRequest {
         client_address: socket.local_address()?,
@@ -273,10 +324,16 @@ fn pcp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<Repl
         suggested_external_address: wanted.suggested_external_address,
         lifetime_secs: wanted.lifetime_secs,
     };
-    socket.exchange("PCP MAP", &request.encode(), deadline, |d| proto::decode_pcp_map_response(&request, d))
+    socket
+        .exchange(PmpMethod::Pcp, action, &request.encode(), deadline, |d| proto::decode_pcp_map_response(&request, d))
 }
 
-fn natpmp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<Reply<NatPmpMapResponse>, Error> {
+fn natpmp_map(
+    action: &'static str,
+    gateway: Ipv4Addr,
+    wanted: &Wanted,
+    deadline: Instant,
+) -> Result<Reply<NatPmpMapResponse>, Error> {
     let socket = PmpSocket::connect(gateway)?;
     let request = NatPmpMapRequest {
         protocol: wanted.protocol,
@@ -284,7 +341,9 @@ fn natpmp_map(gateway: Ipv4Addr, wanted: &Wanted, deadline: Instant) -> Result<R
         suggested_external_port: wanted.suggested_external_port,
         lifetime_secs: wanted.lifetime_secs,
     };
-    socket.exchange("NAT-PMP mapping", &request.encode(), deadline, |d| proto::decode_natpmp_map_response(&request, d))
+    socket.exchange(PmpMethod::NatPmp, action, &request.encode(), deadline, |d| {
+        proto::decode_natpmp_map_response(&request, d)
+    })
 }
 
 fn unsupported(action: &'static str, method: PmpMethod) -> Error {
@@ -292,23 +351,11 @@ fn unsupported(action: &'static str, method: PmpMethod) -> Error {
 }
 
 /// A fresh PCP nonce. RFC 6887 §11.1 wants it random so that off-path hosts cannot
-/// forge answers or delete the mapping. std's `RandomState` is seeded from the
-/// operating system's generator; hashing a counter and the clock with two fresh states
-/// gives 12 unpredictable bytes without a dependency on a random-number crate.
+/// forge answers or delete the mapping.
 fn new_nonce() -> Nonce {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut nonce = [0u8; 12];
-    for (i, chunk) in nonce.chunks_mut(8).enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(count);
-        hasher.write_u128(now);
-        hasher.write_usize(i);
-        chunk.copy_from_slice(&hasher.finish().to_be_bytes()[..chunk.len()]);
+    for chunk in nonce.chunks_mut(8) {
+        chunk.copy_from_slice(&random_u64().to_be_bytes()[..chunk.len()]);
     }
     nonce
 }
@@ -316,6 +363,167 @@ fn new_nonce() -> Nonce {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
+    use std::sync::{Arc, Mutex};
+    use std::thread;
+    use std::time::Duration;
+
+    /// A fake gateway on 127.0.0.`last`:5351, each test on its own address (this module
+    /// uses 51 to 59, inside the 127.0.0.2-64 that CI aliases on macOS). `answer` gets
+    /// each datagram and returns the datagrams to send back. The server notes when each
+    /// datagram arrived and stops by itself after 10 s.
+    fn fake_gateway(
+        last: u8,
+        mut answer: impl FnMut(&[u8]) -> Vec<Vec<u8>> + Send + 'static,
+    ) -> (Ipv4Addr, Arc<Mutex<Vec<Instant>>>) {
+        let address = Ipv4Addr::new(127, 0, 0, last);
+        let socket = UdpSocket::bind((address, proto::SERVER_PORT)).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        thread::spawn(move || {
+            let stop = Instant::now() + Duration::from_secs(10);
+            let mut buf = [0u8; 1500];
+            while Instant::now() < stop {
+                let Ok((len, from)) = socket.recv_from(&mut buf) else { continue };
+                log.lock().unwrap().push(Instant::now());
+                for reply in answer(&buf[..len]) {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        });
+        (address, received)
+    }
+
+    fn is_pcp_map(request: &[u8]) -> bool {
+        request.len() == proto::PCP_MAP_LEN && request[..2] == [proto::PCP_VERSION, proto::PCP_OPCODE_MAP]
+    }
+
+    /// A PCP response header for `request` (RFC 6887 §7.2): version 2, the opcode with the
+    /// R bit, `result`, lifetime 0, epoch 5, and nothing else: what an error answer
+    /// without the opcode's payload looks like.
+    fn pcp_header(request: &[u8], result: u8) -> Vec<u8> {
+        let mut b = vec![proto::PCP_VERSION, 0x80 | request[1], 0, result, 0, 0, 0, 0, 0, 0, 0, 5];
+        b.resize(24, 0);
+        b
+    }
+
+    /// A PCP server granting a MAP request as asked, on 11.22.33.44: the header, then the
+    /// request's payload echoed (RFC 6887 §11.1).
+    fn pcp_grant(request: &[u8]) -> Vec<u8> {
+        let mut b = pcp_header(request, 0);
+        b[4..8].copy_from_slice(&request[4..8]);
+        b.extend_from_slice(&request[24..44]);
+        b.extend_from_slice(&proto::ipv4_mapped(Ipv4Addr::new(11, 22, 33, 44)));
+        b
+    }
+
+    /// A server that speaks PCP only: NAT-PMP requests get PCP's UNSUPP_VERSION (RFC 6887
+    /// §9), MAP requests are granted.
+    fn pcp_only_server(request: &[u8]) -> Vec<Vec<u8>> {
+        match request.first() {
+            Some(&proto::NATPMP_VERSION) if request.len() >= 2 => vec![pcp_header(request, 1)],
+            _ if is_pcp_map(request) => vec![pcp_grant(request)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn soon(ms: u64) -> Instant {
+        Instant::now() + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_pcp_only_server_is_found_at_once_and_maps() {
+        let (gateway, _) = fake_gateway(51, pcp_only_server);
+        let started = Instant::now();
+        let found = probe(gateway, started + Duration::from_secs(1));
+        let took = started.elapsed();
+        assert_eq!(found, Ok(Probe { method: PmpMethod::Pcp, external_address: None }));
+        assert!(took < Duration::from_millis(100), "{took:?}");
+        let mapping = map_port(gateway, Protocol::Udp, 40500, 40501, 3600, soon(2000)).unwrap();
+        assert_eq!(mapping.method, PmpMethod::Pcp);
+        assert_eq!((mapping.external_port, mapping.lifetime_secs), (40501, 3600));
+        assert_eq!(mapping.external_address, Some(Ipv4Addr::new(11, 22, 33, 44)));
+        // NAT-PMP's own address request says at once that it cannot be answered.
+        let started = Instant::now();
+        let e = external_address(gateway, started + Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.result(), UpnpResult::InvalidGateway, "{e:?}");
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_natpmp_server_is_found_even_when_it_refuses() {
+        // Three answers in turn: an address, "no address" (0.0.0.0), NETWORK_FAILURE.
+        let mut answers = vec![
+            vec![0, 0x80, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0],
+            vec![0, 0x80, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+            vec![0, 0x80, 0, 0, 0, 0, 0, 1, 11, 22, 33, 44],
+        ];
+        let (gateway, _) = fake_gateway(52, move |_| answers.pop().into_iter().collect());
+        let natpmp = |address| Ok(Probe { method: PmpMethod::NatPmp, external_address: address });
+        assert_eq!(probe(gateway, soon(1000)), natpmp(Some(Ipv4Addr::new(11, 22, 33, 44))));
+        assert_eq!(probe(gateway, soon(1000)), natpmp(None));
+        assert_eq!(probe(gateway, soon(1000)), natpmp(None));
+        // Then it falls silent: only that is "no server".
+        let e = probe(gateway, soon(300)).unwrap_err();
+        assert!(matches!(e, Error::PmpUnavailable(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_spoofed_short_error_does_not_fail_a_mapping() {
+        // The forged refusal (24 bytes, no nonce) arrives first, the real grant after it.
+        let (gateway, _) = fake_gateway(53, |request| {
+            if is_pcp_map(request) { vec![pcp_header(request, 2), pcp_grant(request)] } else { Vec::new() }
+        });
+        let started = Instant::now();
+        let mapping = map_port_with(PmpMethod::Pcp, gateway, Protocol::Tcp, 40600, 40601, 600, soon(2000)).unwrap();
+        assert_eq!((mapping.method, mapping.external_port), (PmpMethod::Pcp, 40601));
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_short_error_alone_is_reported_at_the_deadline() {
+        let (gateway, received) =
+            fake_gateway(54, |request| if is_pcp_map(request) { vec![pcp_header(request, 8)] } else { Vec::new() });
+        let started = Instant::now();
+        let e = map_port_with(PmpMethod::Pcp, gateway, Protocol::Udp, 40700, 0, 600, soon(600)).unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e, Error::Pmp { action: "PCP MAP", code: ResultCode { method: PmpMethod::Pcp, code: 8 } });
+        assert!(took >= Duration::from_millis(590) && took < Duration::from_millis(800), "{took:?}");
+        assert_eq!(received.lock().unwrap().len(), 1, "PCP does not retransmit within 600 ms");
+    }
+
+    /// When a silent server received MAP requests (from the start of the call) until
+    /// `map_port_with` gave up at `deadline`.
+    fn pcp_transmissions_within(last: u8, deadline: Duration) -> Vec<Duration> {
+        let (gateway, received) = fake_gateway(last, |_| Vec::new());
+        let started = Instant::now();
+        let e = map_port_with(PmpMethod::Pcp, gateway, Protocol::Udp, 40800, 0, 600, started + deadline).unwrap_err();
+        assert!(matches!(e, Error::PmpUnavailable(_)), "{e:?}");
+        assert!(started.elapsed() < deadline + Duration::from_millis(100), "{:?}", started.elapsed());
+        thread::sleep(Duration::from_millis(50));
+        received.lock().unwrap().iter().map(|t| t.duration_since(started)).collect()
+    }
+
+    /// RFC 6887 §8.1.1: the first retransmission comes after IRT = 3 s (less up to 10 %),
+    /// so none within 2 s.
+    #[test]
+    fn pcp_sends_once_within_2_s() {
+        assert_eq!(pcp_transmissions_within(55, Duration::from_secs(2)).len(), 1);
+    }
+
+    /// The first retransmission comes after 2.7 to 3.3 s, the second at the earliest
+    /// 2.7 s + 2 * 2.7 s * 0.9 = 7.56 s.
+    #[test]
+    fn pcp_retransmits_once_within_7_s() {
+        let sends = pcp_transmissions_within(56, Duration::from_secs(7));
+        assert_eq!(sends.len(), 2, "{sends:?}");
+        let retransmitted = sends[1] - sends[0];
+        assert!(
+            retransmitted >= Duration::from_millis(2690) && retransmitted < Duration::from_millis(3400),
+            "{sends:?}"
+        );
+    }
 
     #[test]
     fn nonces_differ() {

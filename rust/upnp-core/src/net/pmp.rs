@@ -1,17 +1,12 @@
 //! The NAT-PMP / PCP socket: one request to the gateway's port 5351, retransmitted on
-//! the RFC's schedule until an answer to it arrives or the caller's deadline passes.
+//! its protocol's schedule until an answer to it arrives or the caller's deadline passes.
 
 use crate::error::Error;
-use crate::protocol::pmp::{DecodeError, SERVER_PORT};
+use crate::protocol::pmp::{self as proto, DecodeError, PmpMethod, ResultCode, SERVER_PORT};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// First retransmission interval (RFC 6886 §3.1: 250 ms, doubling each time).
-pub const INITIAL_RETRANSMIT: Duration = Duration::from_millis(250);
-/// Most transmissions of one request: RFC 6886 §3.1 gives up after 9 (about 64 s in
-/// all); a caller's deadline normally ends it much sooner.
-pub const MAX_TRANSMISSIONS: u32 = 9;
 /// Most unrelated or broken datagrams read for one request before giving up, so that a
 /// flood cannot keep the loop busy (the deadline bounds it too).
 const MAX_IGNORED: u32 = 256;
@@ -49,33 +44,40 @@ impl PmpSocket {
     }
 
     /// Sends `request` and returns the first datagram from the gateway that `decode`
-    /// accepts. Retransmits after 250 ms, 500 ms, 1 s, ... (at most 9 sends) and never
-    /// waits past `deadline`. `decode` says `Unrelated` for datagrams that answer
-    /// something else (they are skipped) and `Malformed` for broken ones (skipped too, but
-    /// reported if nothing better arrives). `what` names the request in errors.
+    /// accepts, retransmitting on `method`'s schedule ([`proto::retransmit_interval`]:
+    /// NAT-PMP after 250 ms, 500 ms, 1 s, ... at most 9 sends; PCP after about 3 s, 6 s,
+    /// 12 s, ...) and never waiting past `deadline`. `decode` says `Unrelated` for
+    /// datagrams that answer something else (skipped), `Malformed` for broken ones and
+    /// `Unverified` for refusals that cannot be told from forgeries (both skipped, but
+    /// reported if nothing better arrives: an unverified refusal as [`Error::Pmp`]).
+    /// `what` names the request in errors.
     pub fn exchange<T>(
         &self,
-        what: &str,
+        method: PmpMethod,
+        what: &'static str,
         request: &[u8],
         deadline: Instant,
         mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, Error> {
         let started = Instant::now();
         let mut buf = [0u8; 1500];
-        let mut interval = INITIAL_RETRANSMIT;
+        let mut interval = None;
+        let mut sent = 0;
         let mut malformed: Option<String> = None;
+        let mut unverified: Option<ResultCode> = None;
         let mut ignored = 0;
-        for _ in 0..MAX_TRANSMISSIONS {
+        while proto::max_transmissions(method).is_none_or(|max| sent < max) && ignored < MAX_IGNORED {
             if Instant::now() >= deadline {
                 break;
             }
             match self.socket.send(request) {
-                Ok(_) => {}
+                Ok(_) => sent += 1,
                 Err(e) if is_refusal(&e) => return Err(self.refused(what)),
                 Err(e) => return Err(socket_error(&format!("{what}: cannot send to {}", self.gateway), e)),
             }
-            let resend_at = (Instant::now() + interval).min(deadline);
-            interval *= 2;
+            let wait = proto::retransmit_interval(method, interval, random_unit());
+            interval = Some(wait);
+            let resend_at = Instant::now().checked_add(wait).map_or(deadline, |t| t.min(deadline));
             while ignored < MAX_IGNORED {
                 let remaining = resend_at.saturating_duration_since(Instant::now());
                 if remaining.is_zero() {
@@ -105,16 +107,22 @@ impl PmpSocket {
                         ignored += 1;
                         malformed = Some(why);
                     }
+                    // RFC 6887 §8.3: the client must be ready for several responses to one
+                    // request; a matching one may still come, and retransmission goes on.
+                    Err(DecodeError::Unverified(code)) => {
+                        ignored += 1;
+                        unverified = Some(code);
+                    }
                 }
-            }
-            if ignored >= MAX_IGNORED {
-                break;
             }
         }
         let waited = started.elapsed().as_millis();
-        Err(match malformed {
-            Some(why) => Error::InvalidResponse(format!("{what}: the gateway {} sent {why}", self.gateway.ip())),
-            None => Error::PmpUnavailable(format!(
+        Err(match (unverified, malformed) {
+            (Some(code), _) => Error::Pmp { action: what, code },
+            (None, Some(why)) => {
+                Error::InvalidResponse(format!("{what}: the gateway {} sent {why}", self.gateway.ip()))
+            }
+            (None, None) => Error::PmpUnavailable(format!(
                 "{what}: the gateway {} did not answer on UDP port {SERVER_PORT} within {waited} ms",
                 self.gateway.ip()
             )),
@@ -127,6 +135,28 @@ impl PmpSocket {
             self.gateway.ip()
         ))
     }
+}
+
+/// 64 unpredictable bits from the operating system's generator, without a dependency on
+/// a random-number crate: std's `RandomState` is seeded from it (once per thread, then
+/// stepped per state), and hashing a counter and the clock with a fresh state gives
+/// output no one else can predict.
+pub(crate) fn random_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u128(now);
+    hasher.finish()
+}
+
+/// A uniform random number in [0, 1] (PCP's retransmission randomization).
+fn random_unit() -> f64 {
+    // The top 53 bits are exactly representable.
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Whether an error is the system reporting an ICMP "port unreachable" (Linux and macOS
@@ -183,7 +213,8 @@ mod tests {
             s.send_to(b"zz", from).unwrap();
             s.send_to(&[b'p', 7], from).unwrap();
         });
-        let got = socket.exchange("ping", b"q", Instant::now() + Duration::from_secs(2), accept_pong);
+        let got =
+            socket.exchange(PmpMethod::NatPmp, "ping", b"q", Instant::now() + Duration::from_secs(2), accept_pong);
         assert_eq!(got.unwrap(), 7);
         assert_eq!(socket.local_address().unwrap(), Ipv4Addr::LOCALHOST);
     }
@@ -201,7 +232,10 @@ mod tests {
             }
         });
         let started = Instant::now();
-        assert_eq!(socket.exchange("ping", b"q", started + Duration::from_secs(3), accept_pong).unwrap(), 1);
+        assert_eq!(
+            socket.exchange(PmpMethod::NatPmp, "ping", b"q", started + Duration::from_secs(3), accept_pong).unwrap(),
+            1
+        );
         let sends: Vec<Duration> = rx.try_iter().map(|t| t - started).collect();
         assert_eq!(sends.len(), 3, "{sends:?}");
         // 0, 250 ms, 750 ms (250 + 500), with scheduling slack.
@@ -213,13 +247,15 @@ mod tests {
     fn silence_ends_at_the_deadline() {
         let socket = pair(|_, _, _| {});
         let started = Instant::now();
-        let err = socket.exchange("ping", b"q", started + Duration::from_millis(600), accept_pong).unwrap_err();
+        let err = socket
+            .exchange(PmpMethod::NatPmp, "ping", b"q", started + Duration::from_millis(600), accept_pong)
+            .unwrap_err();
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(590) && took < Duration::from_millis(800), "{took:?}");
         assert!(matches!(err, Error::PmpUnavailable(ref m) if m.contains("did not answer")), "{err:?}");
         // A deadline already past sends nothing and fails at once.
         let started = Instant::now();
-        assert!(socket.exchange("ping", b"q", started, accept_pong).is_err());
+        assert!(socket.exchange(PmpMethod::NatPmp, "ping", b"q", started, accept_pong).is_err());
         assert!(started.elapsed() < Duration::from_millis(50));
     }
 
@@ -230,7 +266,7 @@ mod tests {
         let socket = pair(|_, _, _| {});
         let started = Instant::now();
         let deadline = started + Duration::from_secs(6);
-        assert!(socket.exchange("ping", b"q", deadline, accept_pong).is_err());
+        assert!(socket.exchange(PmpMethod::NatPmp, "ping", b"q", deadline, accept_pong).is_err());
         let late = Instant::now().saturating_duration_since(deadline);
         assert!(late < Duration::from_millis(50), "{late:?} after the deadline");
     }
@@ -240,7 +276,9 @@ mod tests {
         let socket = pair(|s, _, from| {
             s.send_to(b"x!", from).unwrap();
         });
-        let err = socket.exchange("ping", b"q", Instant::now() + Duration::from_millis(400), accept_pong).unwrap_err();
+        let err = socket
+            .exchange(PmpMethod::NatPmp, "ping", b"q", Instant::now() + Duration::from_millis(400), accept_pong)
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidResponse(_)), "{err:?}");
     }
 
@@ -258,7 +296,9 @@ mod tests {
         socket.connect(addr).unwrap();
         let socket = PmpSocket { socket, gateway: addr };
         let started = Instant::now();
-        let err = socket.exchange("ping", b"q", started + Duration::from_secs(2), accept_pong).unwrap_err();
+        let err = socket
+            .exchange(PmpMethod::NatPmp, "ping", b"q", started + Duration::from_secs(2), accept_pong)
+            .unwrap_err();
         assert!(matches!(err, Error::PmpUnavailable(ref m) if m.contains("refused")), "{err:?}");
         assert!(started.elapsed() < Duration::from_millis(300), "{:?}", started.elapsed());
     }

@@ -1,6 +1,7 @@
 //! NAT-PMP (RFC 6886) and PCP (RFC 6887) messages: requests as bytes, answers decoded
 //! against the request they answer, and the two protocols' result codes as the engine's
-//! `UPNPResult`. No I/O, no clock, no randomness (the caller brings the PCP nonce).
+//! `UPNPResult`, and when to retransmit. No I/O, no clock, no randomness (the caller
+//! brings the PCP nonce and the retransmission jitter).
 //!
 //! Both protocols use UDP port 5351 on the gateway. A PCP server that also speaks NAT-PMP
 //! tells the two apart by the first byte (version 0 = NAT-PMP, 2 = PCP); a NAT-PMP-only
@@ -11,6 +12,7 @@ use super::igd::Protocol;
 use super::result::UpnpResult;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 /// The gateway's NAT-PMP and PCP port.
 pub const SERVER_PORT: u16 = 5351;
@@ -172,6 +174,11 @@ pub enum DecodeError {
     Unrelated(String),
     /// It is too short, too long or contradicts the protocol.
     Malformed(String),
+    /// A PCP refusal without the MAP payload: only the payload ties an answer to its
+    /// request (RFC 6887 §8.3 matches answers by their opcode-specific data, §11.4 by the
+    /// nonce, protocol and internal port), so anyone able to send to our port could have
+    /// forged it. Wait on for a verifiable answer; report this one only if none comes.
+    Unverified(ResultCode),
 }
 
 impl fmt::Display for DecodeError {
@@ -179,6 +186,7 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Unrelated(m) => write!(f, "an unrelated message ({m})"),
             DecodeError::Malformed(m) => write!(f, "a malformed message ({m})"),
+            DecodeError::Unverified(code) => write!(f, "an unverifiable refusal ({code})"),
         }
     }
 }
@@ -216,6 +224,50 @@ fn be16(b: &[u8], at: usize) -> u16 {
 
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+// ---------------------------------------------------------------------------------------
+// Retransmission
+
+/// NAT-PMP's first wait for an answer (RFC 6886 §3.1: 250 ms, doubling each time).
+pub const NATPMP_INITIAL_RETRANSMIT: Duration = Duration::from_millis(250);
+/// Most NAT-PMP transmissions of one request: RFC 6886 §3.1 gives up after 9 (about
+/// 64 s in all); a caller's deadline normally ends it much sooner.
+pub const NATPMP_MAX_TRANSMISSIONS: u32 = 9;
+/// PCP's initial retransmission time, IRT (RFC 6887 §8.1.1: 3 seconds).
+pub const PCP_IRT: Duration = Duration::from_secs(3);
+/// PCP's maximum retransmission time, MRT (RFC 6887 §8.1.1: 1024 seconds). PCP has no
+/// maximum count or duration (MRC = MRD = 0): the caller's deadline ends it.
+pub const PCP_MRT: Duration = Duration::from_secs(1024);
+/// The magnitude of PCP's randomization factor: RAND is uniform in [-0.1, +0.1]
+/// (RFC 6887 §8.1.1), so that clients restarted together do not retransmit in step.
+pub const PCP_RAND: f64 = 0.1;
+
+/// How long to wait for an answer after a transmission before sending the request again:
+/// `previous` is the wait after the transmission before (`None` after the first),
+/// `random` a uniform random number in [0, 1] (PCP's randomization; NAT-PMP has none).
+///
+/// - NAT-PMP (RFC 6886 §3.1): 250 ms, then double the previous wait.
+/// - PCP (RFC 6887 §8.1.1): RT = (1 + RAND) * IRT, then RT = (1 + RAND) *
+///   MIN(2 * RTprev, MRT).
+pub fn retransmit_interval(method: PmpMethod, previous: Option<Duration>, random: f64) -> Duration {
+    match method {
+        PmpMethod::NatPmp => previous.map_or(NATPMP_INITIAL_RETRANSMIT, |p| p * 2),
+        PmpMethod::Pcp => {
+            // NaN would make `mul_f64` panic.
+            let unit = if random.is_nan() { 0.0 } else { random.clamp(0.0, 1.0) };
+            let factor = 1.0 + PCP_RAND * (2.0 * unit - 1.0);
+            previous.map_or(PCP_IRT, |p| (p * 2).min(PCP_MRT)).mul_f64(factor)
+        }
+    }
+}
+
+/// Most transmissions of one request (`None`: as many as fit before the deadline).
+pub fn max_transmissions(method: PmpMethod) -> Option<u32> {
+    match method {
+        PmpMethod::NatPmp => Some(NATPMP_MAX_TRANSMISSIONS),
+        PmpMethod::Pcp => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -282,9 +334,10 @@ pub fn decode_pcp_map_response(request: &PcpMapRequest, datagram: &[u8]) -> Resu
         return Err(DecodeError::Malformed(format!("{} bytes, shorter than any answer", b.len())));
     }
     if b[0] == NATPMP_VERSION {
-        // A NAT-PMP gateway: whatever it says (RFC 6886 has it send UNSUPPORTED_VERSION),
-        // it does not speak PCP.
-        if b[1] & RESPONSE_BIT == 0 {
+        // A NAT-PMP gateway: whatever it says, it does not speak PCP. RFC 6886 §3.5 has it
+        // answer another version with opcode byte 0 and UNSUPPORTED_VERSION (miniupnpd
+        // sets the R bit and echoes the opcode); a request has 0 in bytes 2-3.
+        if b[1] & RESPONSE_BIT == 0 && be16(b, 2) != 1 {
             return Err(DecodeError::Unrelated("a NAT-PMP request".into()));
         }
         return Ok(Reply::UnsupportedVersion { server_version: NATPMP_VERSION });
@@ -326,7 +379,10 @@ pub fn decode_pcp_map_response(request: &PcpMapRequest, datagram: &[u8]) -> Resu
         return Ok(Reply::UnsupportedVersion { server_version: b[0] });
     }
     if code.code != 0 {
-        return Ok(Reply::Refused(code));
+        // RFC 6887 §8.3 matches a response to its request by the opcode-specific data,
+        // whose random nonce (§11.1) is what an off-path forger cannot know: without it,
+        // this could come from anyone.
+        return if has_payload { Ok(Reply::Refused(code)) } else { Err(DecodeError::Unverified(code)) };
     }
     if !has_payload {
         return Err(DecodeError::Malformed(format!("a PCP MAP success of {} bytes has no MAP payload", b.len())));
@@ -402,6 +458,9 @@ fn natpmp_header<T>(b: &[u8], opcode: u8) -> Result<Option<Reply<T>>, DecodeErro
         return Err(DecodeError::Malformed(format!("{} bytes, shorter than any NAT-PMP answer", b.len())));
     }
     if b[0] != NATPMP_VERSION {
+        if is_pcp_unsupp_version(b, opcode) {
+            return Ok(Some(Reply::UnsupportedVersion { server_version: b[0] }));
+        }
         return Err(DecodeError::Unrelated(format!("version {} is not NAT-PMP", b[0])));
     }
     if b[1] != RESPONSE_BIT | opcode {
@@ -413,6 +472,18 @@ fn natpmp_header<T>(b: &[u8], opcode: u8) -> Result<Option<Reply<T>>, DecodeErro
         _ if code.is_unsupported_version() => Some(Reply::UnsupportedVersion { server_version: NATPMP_VERSION }),
         _ => Some(Reply::Refused(code)),
     })
+}
+
+/// Whether `b` is a PCP server's UNSUPP_VERSION answer to a NAT-PMP request with
+/// `opcode`: a PCP-only server answers version 0 like any version it does not speak
+/// (RFC 6887 §9, §8.2: before any other check), with a PCP header (§7.2: its own version,
+/// the request's opcode with the R bit, the 8-bit result code in byte 3, at least 24
+/// bytes, §8.3). Any other PCP message, an unsolicited ANNOUNCE included, is not one.
+fn is_pcp_unsupp_version(b: &[u8], opcode: u8) -> bool {
+    (PCP_HEADER_LEN..=PCP_MAX_LEN).contains(&b.len())
+        && b.len().is_multiple_of(4)
+        && b[1] == RESPONSE_BIT | opcode
+        && b[3] == 1
 }
 
 /// Decodes a datagram received after a NAT-PMP mapping `request`.
@@ -562,12 +633,15 @@ mod tests {
             decode_pcp_map_response(&request, &refused),
             Ok(Reply::Refused(ResultCode { method: PmpMethod::Pcp, code: 2 }))
         );
-        // An error answer may carry only the header.
-        let short_error = &pcp_answer(8, NONCE, 17, 40500)[..24];
-        assert_eq!(
-            decode_pcp_map_response(&request, short_error),
-            Ok(Reply::Refused(ResultCode { method: PmpMethod::Pcp, code: 8 }))
-        );
+        // An error answer may carry only the header; nothing in it is ours (no nonce), so
+        // it is held back as unverified rather than taken as the answer.
+        for code in [2u8, 8] {
+            let short_error = &pcp_answer(code, NONCE, 17, 40500)[..24];
+            assert_eq!(
+                decode_pcp_map_response(&request, short_error),
+                Err(DecodeError::Unverified(ResultCode { method: PmpMethod::Pcp, code: u16::from(code) }))
+            );
+        }
         // A PCP server of another version.
         let mut v1 = pcp_answer(1, NONCE, 17, 40500);
         v1[0] = 1;
@@ -576,9 +650,15 @@ mod tests {
             decode_pcp_map_response(&request, &pcp_answer(1, NONCE, 17, 40500)),
             Ok(Reply::UnsupportedVersion { server_version: 2 })
         );
-        // A NAT-PMP-only gateway: version 0, opcode 128 + 1, UNSUPPORTED_VERSION, epoch.
+        // A NAT-PMP-only gateway: version 0, opcode 128 + 1, UNSUPPORTED_VERSION, epoch
+        // (miniupnpd's form).
         let natpmp = [0, 0x81, 0, 1, 0, 0, 0, 9];
         assert_eq!(decode_pcp_map_response(&request, &natpmp), Ok(Reply::UnsupportedVersion { server_version: 0 }));
+        // The same in RFC 6886 §3.5's literal form, whose opcode byte is 0 (no R bit).
+        let rfc_natpmp = [0, 0, 0, 1, 0, 0, 0, 9];
+        assert_eq!(decode_pcp_map_response(&request, &rfc_natpmp), Ok(Reply::UnsupportedVersion { server_version: 0 }));
+        // A NAT-PMP request (reserved bytes 0) is still not an answer.
+        assert!(matches!(decode_pcp_map_response(&request, &[0, 0, 0, 0]), Err(DecodeError::Unrelated(_))));
     }
 
     #[test]
@@ -673,6 +753,71 @@ mod tests {
         for len in 0..ok.len() {
             assert!(matches!(decode_natpmp_address_response(&ok[..len]), Err(DecodeError::Malformed(_))), "{len}");
         }
+    }
+
+    /// What a PCP-only server sends back for a NAT-PMP request with `opcode`: a PCP
+    /// header with its own version, the request's opcode with the R bit, UNSUPP_VERSION.
+    fn pcp_unsupp_version(opcode: u8) -> Vec<u8> {
+        let mut b = vec![2, 0x80 | opcode, 0, 1];
+        b.extend_from_slice(&0u32.to_be_bytes()); // lifetime
+        b.extend_from_slice(&7u32.to_be_bytes()); // epoch
+        b.extend_from_slice(&[0; 12]);
+        b
+    }
+
+    #[test]
+    fn natpmp_decoders_recognise_a_pcp_only_server() {
+        const PCP: Reply<()> = Reply::UnsupportedVersion { server_version: 2 };
+        let address = decode_natpmp_address_response(&pcp_unsupp_version(0));
+        assert_eq!(address.map(|r| r.map(drop)), Ok(PCP));
+        let udp = NatPmpMapRequest {
+            protocol: Protocol::Udp,
+            internal_port: 1,
+            suggested_external_port: 1,
+            lifetime_secs: 1,
+        };
+        assert_eq!(decode_natpmp_map_response(&udp, &pcp_unsupp_version(1)).map(|r| r.map(drop)), Ok(PCP));
+        let tcp = NatPmpMapRequest { protocol: Protocol::Tcp, ..udp.clone() };
+        assert_eq!(decode_natpmp_map_response(&tcp, &pcp_unsupp_version(2)).map(|r| r.map(drop)), Ok(PCP));
+        // Not an answer to this request: another opcode, another result (an unsolicited
+        // ANNOUNCE is opcode 0 with SUCCESS), no R bit, or no full PCP header.
+        let mut announce = pcp_unsupp_version(0);
+        announce[3] = 0;
+        let mut request = pcp_unsupp_version(0);
+        request[1] = 0;
+        for (why, datagram) in [
+            ("opcode", pcp_unsupp_version(1)),
+            ("result", announce),
+            ("request", request),
+            ("short", pcp_unsupp_version(0)[..20].to_vec()),
+        ] {
+            assert!(matches!(decode_natpmp_address_response(&datagram), Err(DecodeError::Unrelated(_))), "{why}");
+        }
+        assert!(matches!(decode_natpmp_map_response(&udp, &pcp_unsupp_version(2)), Err(DecodeError::Unrelated(_))));
+    }
+
+    #[test]
+    fn retransmission_schedules() {
+        let ms = Duration::from_millis;
+        // NAT-PMP (RFC 6886 §3.1): 250 ms, doubling, no randomness, 9 sends.
+        assert_eq!(retransmit_interval(PmpMethod::NatPmp, None, 0.0), ms(250));
+        assert_eq!(retransmit_interval(PmpMethod::NatPmp, Some(ms(250)), 1.0), ms(500));
+        assert_eq!(retransmit_interval(PmpMethod::NatPmp, Some(ms(32_000)), 0.5), ms(64_000));
+        assert_eq!(max_transmissions(PmpMethod::NatPmp), Some(9));
+        // PCP (RFC 6887 §8.1.1): RT = (1 + RAND) * IRT, then (1 + RAND) * MIN(2 * RTprev,
+        // MRT), RAND in [-0.1, +0.1], no count limit.
+        let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_micros(1);
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, 0.5), ms(3000)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, 0.0), ms(2700)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, 1.0), ms(3300)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, Some(ms(3000)), 0.5), ms(6000)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, Some(ms(2700)), 0.0), ms(4860)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, Some(ms(700_000)), 0.5), ms(1_024_000)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, Some(ms(1_024_000)), 1.0), ms(1_126_400)));
+        assert_eq!(max_transmissions(PmpMethod::Pcp), None);
+        // Out-of-range randomness is clamped, never a negative or huge wait.
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, -5.0), ms(2700)));
+        assert!(close(retransmit_interval(PmpMethod::Pcp, None, f64::NAN), ms(2700)));
     }
 
     #[test]
