@@ -1,5 +1,7 @@
 //! Examining one device: fetch its description, pick its connection service, check the
 //! WAN link. Each device is judged on its own (the engine copies one verdict to all).
+//! Every URL taken from the description stays on the device's host
+//! ([`device_url_allowed`]); no host name is ever resolved.
 
 use crate::error::Error;
 use crate::gateway::Gateway;
@@ -8,8 +10,7 @@ use crate::protocol::description::parse_description;
 use crate::protocol::igd::{self, ConnectionVerdict, ExternalAddressKind};
 use crate::protocol::quoted;
 use crate::protocol::result::IgdStatus;
-use crate::protocol::url::{Host, HttpUrl};
-use std::net::{IpAddr, ToSocketAddrs};
+use crate::protocol::url::{HostRefused, HttpUrl, device_url_allowed};
 use std::time::Instant;
 
 /// A device found by discovery (or named by URL): the engine's `UPNPDevice` fields and
@@ -68,8 +69,15 @@ impl Device {
 }
 
 /// Fetches and judges the device whose description is at `location`, by `deadline`.
+/// A `location` with a host name is `HttpError` at once, fetched from nowhere.
 pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> Device {
     let mut device = Device::unexamined(description_url, "", "", "");
+    let Some(device_ip) = location.ip() else {
+        // Never resolved (no deadline of ours); discovery and `device_from_url` refuse
+        // names before this.
+        device.note = format!("description URL {} {}", quoted(description_url), HostRefused::NotAnAddress);
+        return device;
+    };
     let answer = match http::get(location, deadline, http::DESCRIPTION_LIMIT) {
         Ok(a) => a,
         Err(e) => {
@@ -102,7 +110,7 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
         device.note = format!("not an Internet gateway ({})", short_type(&description.device_type));
         return device;
     }
-    let local_address = match local_address_for(location) {
+    let local_address = match http::local_address_towards(device_ip) {
         Ok(a) => a.to_string(),
         Err(e) => {
             device.status = IgdStatus::InvalidControl;
@@ -110,15 +118,26 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
             return device;
         }
     };
-    // Relative control URLs resolve against URLBase when present, else the location.
-    let base = description.url_base.as_deref().and_then(|b| HttpUrl::parse(b).ok()).unwrap_or_else(|| location.clone());
+    // Relative control URLs resolve against URLBase when present, else the location. A
+    // URLBase we may not use leaves no control URL we could trust (the engine would
+    // build them all from it too).
+    let base = match &description.url_base {
+        Some(url_base) => match device_url(location, url_base, location) {
+            Ok(base) => base,
+            Err(why) => {
+                device.status = IgdStatus::InvalidControl;
+                device.note = format!("URLBase {} {why}", quoted(url_base));
+                return device;
+            }
+        },
+        None => location.clone(),
+    };
 
     let mut verdicts = Vec::new();
     let mut fallback: Option<(Gateway, Option<String>)> = None;
     for service in services {
-        let gateway = match base
-            .resolve(&service.control_url)
-            .map_err(|e| Error::Http(format!("control URL {} {e}", quoted(&service.control_url))))
+        let gateway = match device_url(&base, &service.control_url, location)
+            .map_err(|why| Error::Http(format!("control URL {} {why}", quoted(&service.control_url))))
             .and_then(|url| Gateway::new(&url.to_string(), &service.service_type, &local_address))
         {
             Ok(g) => g,
@@ -177,18 +196,12 @@ pub fn behind_nat_note(external_address: Option<&str>) -> String {
     }
 }
 
-fn local_address_for(location: &HttpUrl) -> Result<IpAddr, Error> {
-    let peer = match location.host() {
-        Host::Ip(ip) => *ip,
-        // Only user-given URLs can carry names; discovery refuses them.
-        Host::Name(name) => (name.as_str(), location.port())
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .map(|a| a.ip())
-            .ok_or_else(|| Error::Http(format!("cannot resolve {name}")))?,
-    };
-    http::local_address_towards(peer)
+/// `reference` (a `URLBase` or a control URL) resolved against `base`, if the result
+/// passes [`device_url_allowed`] for the device at `location`.
+fn device_url(base: &HttpUrl, reference: &str, location: &HttpUrl) -> Result<HttpUrl, String> {
+    let url = base.resolve(reference).map_err(|e| e.to_string())?;
+    device_url_allowed(&url, location).map_err(|e| e.to_string())?;
+    Ok(url)
 }
 
 fn short_type(device_type: &str) -> &str {

@@ -4,10 +4,10 @@
 
 use crate::device::{self, Device};
 use crate::error::Error;
-use crate::net::ssdp::{SearchSocket, SocketConfig};
+use crate::net::ssdp::{SearchSocket, SocketConfig, own_addresses_on};
 use crate::protocol::quoted;
 use crate::protocol::ssdp::{self, MAX_DATAGRAM};
-use crate::protocol::url::{self, HttpUrl};
+use crate::protocol::url::{self, HostRefused, HttpUrl, OwnAddress};
 use crossbeam_channel::{Receiver, Sender, at, never, select};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -99,10 +99,17 @@ pub fn find_gateway(options: &DiscoverOptions) -> Result<Discovery, Error> {
 }
 
 /// Examines the device whose description is at `description_url`, skipping discovery
-/// (the engine has no such call; Godot PR #68276 asked for one).
+/// (the engine has no such call; Godot PR #68276 asked for one). The URL's host must be
+/// an IP address: a host name fails at once with [`Error::Http`] (`HTTP_ERROR`) and is
+/// never resolved, as a lookup would not keep to `timeout` (the port mapper reads this
+/// URL from a file, which is input like any other).
 pub fn device_from_url(description_url: &str, timeout: Duration) -> Result<Device, Error> {
-    let location = HttpUrl::parse(description_url)
-        .map_err(|e| Error::Http(format!("the description URL {} {e}", quoted(description_url))))?;
+    let refused =
+        |why: &dyn std::fmt::Display| Error::Http(format!("the description URL {} {why}", quoted(description_url)));
+    let location = HttpUrl::parse(description_url).map_err(|e| refused(&e))?;
+    if location.ip().is_none() {
+        return Err(refused(&HostRefused::NotAnAddress));
+    }
     Ok(device::examine(&location, description_url, Instant::now() + timeout))
 }
 
@@ -140,6 +147,8 @@ struct Search<'a> {
     results_rx: Receiver<(String, Device)>,
     notes: Vec<String>,
     notes_per_host: HashMap<IpAddr, usize>,
+    /// This host's IPv6 addresses by interface index (see `own_addresses_towards`).
+    own_addresses: HashMap<u32, Vec<OwnAddress>>,
     receiver_stop: Arc<AtomicBool>,
 }
 
@@ -173,6 +182,7 @@ impl<'a> Search<'a> {
             results_rx,
             notes: Vec::new(),
             notes_per_host: HashMap::new(),
+            own_addresses: HashMap::new(),
             receiver_stop: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -297,7 +307,7 @@ impl<'a> Search<'a> {
                 return self.note(host, format!("ignored {from}: its LOCATION {} {e}", quoted(&answer.location)));
             }
         };
-        if let Err(why) = url::location_allowed(&location, host) {
+        if let Err(why) = url::location_allowed(&location, host, self.own_addresses_towards(from)) {
             return self.note(host, format!("ignored {from}: its LOCATION {} {why}", quoted(&answer.location)));
         }
         let key = (answer.location.clone(), answer.st.clone(), answer.usn.clone());
@@ -329,6 +339,18 @@ impl<'a> Search<'a> {
         // Devices the filter drops are never listed, so never examined.
         if wanted {
             self.examine(location, answer.location, from.ip());
+        }
+    }
+
+    /// This host's addresses on the interface a datagram from `from` arrived on, as far
+    /// as [`url::location_allowed`] needs them: for a link-local IPv6 sender, whose scope
+    /// names that interface (listed once per interface and discovery); none otherwise.
+    fn own_addresses_towards(&mut self, from: SocketAddr) -> &[OwnAddress] {
+        match from {
+            SocketAddr::V6(v6) => {
+                self.own_addresses.entry(v6.scope_id()).or_insert_with(|| own_addresses_on(v6.scope_id()))
+            }
+            SocketAddr::V4(_) => &[],
         }
     }
 

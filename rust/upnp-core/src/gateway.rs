@@ -5,7 +5,7 @@ use crate::net::http;
 use crate::protocol::igd::{self, MappingArgs, PortMappingEntry, Protocol};
 use crate::protocol::quoted;
 use crate::protocol::soap::{self, Outputs, output};
-use crate::protocol::url::HttpUrl;
+use crate::protocol::url::{HostRefused, HttpUrl};
 use std::time::{Duration, Instant};
 
 /// How long one action may take by default, connection included.
@@ -35,10 +35,17 @@ pub struct StatusInfo {
 }
 
 impl Gateway {
-    /// A gateway from its parts; fails when the control URL is not a usable `http://` URL.
+    /// A gateway from its parts; fails with [`Error::Http`] (`HTTP_ERROR`) when the
+    /// control URL is not a usable `http://` URL, or when its host is a name: names are
+    /// refused, never resolved, as a lookup would not keep to any deadline of ours (the
+    /// engine resolves them).
     pub fn new(control_url: &str, service_type: &str, local_address: &str) -> Result<Self, Error> {
-        let control_url = HttpUrl::parse(control_url)
-            .map_err(|e| Error::Http(format!("the control URL {} {e}", quoted(control_url))))?;
+        let refused =
+            |why: &dyn std::fmt::Display| Error::Http(format!("the control URL {} {why}", quoted(control_url)));
+        let control_url = HttpUrl::parse(control_url).map_err(|e| refused(&e))?;
+        if control_url.ip().is_none() {
+            return Err(refused(&HostRefused::NotAnAddress));
+        }
         Ok(Gateway { control_url, service_type: service_type.to_string(), local_address: local_address.to_string() })
     }
 

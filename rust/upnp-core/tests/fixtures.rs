@@ -24,7 +24,7 @@ use upnp_core::protocol::igd::{self, ConnectionVerdict, ExternalAddressKind, Map
 use upnp_core::protocol::result::{self, IgdStatus, UpnpResult};
 use upnp_core::protocol::soap::{self, Outputs, SoapError};
 use upnp_core::protocol::ssdp::{self, AnswerError, SearchAnswer};
-use upnp_core::protocol::url::{self, HttpUrl, LocationRefused};
+use upnp_core::protocol::url::{self, HostRefused, HttpUrl, OwnAddress};
 
 // ---------------------------------------------------------------------------------------
 // Modes and files
@@ -102,6 +102,8 @@ const LOCATION_V6: &str = "http://[fd77::1]:5000/rootDesc.xml";
 const ROUTER_V4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const ROUTER_ULA: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
 const ROUTER_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x77, 0xff, 0xfe00, 1);
+/// The test bed client's address on the router's link (fd77::2/64).
+const CLIENT_ON_LINK: OwnAddress = OwnAddress { ip: Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2), prefix_len: 64 };
 
 /// One captured datagram and where it came from.
 struct Datagram {
@@ -305,7 +307,8 @@ fn ssdp_locations_parse_and_are_allowed_for_the_sender_that_sent_them() {
                 } else {
                     assert_eq!(location.ip(), Some(IpAddr::V4(ROUTER_V4)));
                 }
-                assert_eq!(url::location_allowed(&location, d.from.ip()), Ok(()), "{}/{file}", mode.dir());
+                let allowed = url::location_allowed(&location, d.from.ip(), &[CLIENT_ON_LINK]);
+                assert_eq!(allowed, Ok(()), "{}/{file}", mode.dir());
                 checked += 1;
             }
         }
@@ -316,11 +319,14 @@ fn ssdp_locations_parse_and_are_allowed_for_the_sender_that_sent_them() {
     let v4 = HttpUrl::parse(LOCATION_V4).unwrap();
     let v6 = HttpUrl::parse(LOCATION_V6).unwrap();
     let other_lan_host = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 3));
-    assert_eq!(url::location_allowed(&v4, other_lan_host), Err(LocationRefused::OtherHost));
-    assert_eq!(url::location_allowed(&v4, IpAddr::V6(ROUTER_LINK_LOCAL)), Err(LocationRefused::OtherHost));
-    assert_eq!(url::location_allowed(&v6, IpAddr::V4(ROUTER_V4)), Err(LocationRefused::OtherHost));
+    assert_eq!(url::location_allowed(&v4, other_lan_host, &[]), Err(HostRefused::OtherHost));
+    assert_eq!(
+        url::location_allowed(&v4, IpAddr::V6(ROUTER_LINK_LOCAL), &[CLIENT_ON_LINK]),
+        Err(HostRefused::OtherHost)
+    );
+    assert_eq!(url::location_allowed(&v6, IpAddr::V4(ROUTER_V4), &[]), Err(HostRefused::OtherHost));
     let other_ula = IpAddr::V6(Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2));
-    assert_eq!(url::location_allowed(&v6, other_ula), Err(LocationRefused::OtherHost));
+    assert_eq!(url::location_allowed(&v6, other_ula, &[CLIENT_ON_LINK]), Err(HostRefused::OtherHost));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ use upnp_core::protocol::pmp::{
 };
 use upnp_core::protocol::soap::{SoapError, build_request, parse_response};
 use upnp_core::protocol::ssdp::{AnswerError, SearchAnswer, build_msearch, parse_answer, search_index};
-use upnp_core::protocol::url::{Host, HttpUrl, location_allowed};
+use upnp_core::protocol::url::{Host, HttpUrl, OwnAddress, device_url_allowed, location_allowed};
 use upnp_core::protocol::{XmlError, pmp};
 
 /// Cases per property: `PROPTEST_CASES` when set, else 256.
@@ -671,15 +671,37 @@ proptest! {
     }
 
     #[test]
-    fn url_location_policy_never_panics(url in valid_url(), sender in prop_oneof![ipv4().prop_map(IpAddr::V4), ipv6().prop_map(IpAddr::V6)]) {
-        let verdict = location_allowed(&url, sender);
+    fn url_location_policy_never_panics(
+        url in valid_url(),
+        sender in prop_oneof![ipv4().prop_map(IpAddr::V4), ipv6().prop_map(IpAddr::V6)],
+        on_link in vec((ipv6(), any::<u8>()).prop_map(|(ip, prefix_len)| OwnAddress { ip, prefix_len }), 0..3),
+    ) {
+        let verdict = location_allowed(&url, sender, &on_link);
         if url.ip() == Some(sender) {
             prop_assert_eq!(verdict, Ok(()));
         }
         if url.ip().is_none() {
             prop_assert!(verdict.is_err());
         }
+        // Another host is accepted only from a link-local sender, and never this host.
+        if verdict.is_ok() && url.ip() != Some(sender) {
+            prop_assert!(matches!(sender, IpAddr::V6(s) if s.segments()[0] & 0xffc0 == 0xfe80), "{} from {}", url, sender);
+            prop_assert!(on_link.iter().all(|own| url.ip() != Some(IpAddr::V6(own.ip))));
+        }
     }
+
+    /// A URL from a description is usable only on the LOCATION's own host.
+    #[test]
+    fn url_device_policy_keeps_the_host(url in valid_url(), location in valid_url()) {
+        let verdict = device_url_allowed(&url, &location);
+        if verdict.is_ok() {
+            prop_assert!(url.ip().is_some());
+            let same = url.ip() == location.ip()
+                || url.ip().zip(location.ip()).is_some_and(|(a, b)| a.to_canonical() == b.to_canonical());
+            prop_assert!(same, "{} allowed for {}", url, location);
+        }
+    }
+
 }
 
 // ---------------------------------------------------------------------------------------

@@ -101,3 +101,52 @@ fn a_request_larger_than_the_connection_buffers_is_sent_whole() {
     gateway.add_port_mapping(&args, Instant::now() + Duration::from_secs(2)).unwrap();
     assert_eq!(sim.mappings()[0].description, description);
 }
+
+/// Host names are refused at once, never resolved (a lookup has no deadline of ours):
+/// the port mapper's remembered description URL (`device_from_url`) and a script-set
+/// `igd_control_url` (`Gateway::new`, through the engine's `DeviceRecord`) fail with
+/// `HTTP_ERROR` and a line saying why, and the device behind the name (the simulator, as
+/// `localhost` resolves to 127.0.0.1 from the hosts file) receives nothing.
+#[test]
+fn host_names_are_refused_at_once() {
+    let sim = common::start(vec![DeviceSpec::igd_v2()]);
+    let port = sim.location(0).rsplit(':').next().unwrap().split('/').next().unwrap().to_string();
+    let description_url = format!("http://localhost:{port}/rootDesc.xml");
+    let control_url = format!("http://localhost:{port}/ctl/IPConn");
+    let service_type = "urn:schemas-upnp-org:service:WANIPConnection:2";
+    let fast = Duration::from_millis(100);
+    let said = |message: &str, url: &str| {
+        assert!(message.contains(&format!("{url:?}")), "{message:?} names the URL");
+        assert!(message.contains("names a host, not an address"), "{message:?} says why");
+    };
+
+    let started = Instant::now();
+    let err = upnp_core::device_from_url(&description_url, Duration::from_secs(2)).unwrap_err();
+    assert!(started.elapsed() < fast, "device_from_url took {:?}", started.elapsed());
+    assert_eq!(err.result(), upnp_core::UpnpResult::HttpError, "{err:?}");
+    said(&err.to_string(), &description_url);
+
+    let started = Instant::now();
+    let err = upnp_core::Gateway::new(&control_url, service_type, "127.0.0.1").unwrap_err();
+    assert!(started.elapsed() < fast, "Gateway::new took {:?}", started.elapsed());
+    assert_eq!(err.result(), upnp_core::UpnpResult::HttpError, "{err:?}");
+    said(&err.to_string(), &control_url);
+
+    // The same through the classes: a script set igd_control_url to a name.
+    let record = upnp_core::engine::DeviceRecord {
+        igd_control_url: control_url.clone(),
+        igd_service_type: service_type.into(),
+        igd_our_addr: "127.0.0.1".into(),
+        igd_status: i64::from(IgdStatus::Ok.code()),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let failure = record.add_port_mapping(40002, 40002, "name", "UDP", 60).unwrap_err();
+    assert!(started.elapsed() < fast, "add_port_mapping took {:?}", started.elapsed());
+    assert_eq!(failure.result, upnp_core::UpnpResult::HttpError, "{}", failure.message);
+    said(&failure.message, &control_url);
+    assert!(!failure.message.contains('\n'), "one line: {:?}", failure.message);
+
+    let asked = sim.requests();
+    assert!(asked.is_empty(), "the device behind the name received {asked:#?}");
+}

@@ -24,9 +24,12 @@
 //! `LOCATION` is fetched only when it is a plain `http://` URL (no user info, no IPv6
 //! zone) whose host is an IP literal (no DNS lookup on behalf of a LAN device) equal to
 //! the address the answer came from. The one exception is a link-local IPv6 sender,
-//! which may name any unicast, non-loopback IPv6 address of its own (miniupnpd answering
-//! `ff02::c`). Anything else is refused with a note, before any connection: the
-//! `OTHER_HOST` case names 192.0.2.1, and the client must not (and does not) connect to it.
+//! which may name another address on the link the answer arrived on (miniupnpd answering
+//! `ff02::c` names its ULA). Anything else is refused with a note, before any connection:
+//! the `OTHER_HOST` case names 192.0.2.1, and the client must not (and does not) connect
+//! to it. The URLs in a description (`URLBase`, `controlURL`) must stay on the
+//! `LOCATION`'s host (`device_url_allowed`): the cases pointing them at a third simulated
+//! IGD check that it receives nothing.
 //!
 //! Description redirects (301/302/307) are not followed: the device is `HttpError` with
 //! the note `description not fetched: HTTP 3xx (redirects are not followed)`.
@@ -607,7 +610,7 @@ fn location_on_another_host() {
         "location_other_host",
         30,
         templates::OTHER_HOST,
-        &["ignored 127.0.0.30:", "http://192.0.2.1:", "is on another host than the device that answered"],
+        &["ignored 127.0.0.30:", "http://192.0.2.1:", "is on another host than the device"],
     );
 }
 
@@ -650,6 +653,73 @@ fn location_host_name() {
         34,
         templates::HOST_NAME,
         &["ignored 127.0.0.34:", "http://localhost:", "names a host, not an address"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// URLs in descriptions (the same host policy: `upnp_core::protocol::url::device_url_allowed`)
+
+/// A device (1, on 127.0.0.`last`) whose description sends the client to a third host: a
+/// working IGD on 127.0.0.`third_last` that records what it gets. `rewrite` makes the
+/// description from the captured IGDv2 one and the third host's `http://ip:port`. The
+/// device must be unusable with a note naming `causes`, and the third host must receive
+/// nothing at all (not the SOAP calls, nor anything else).
+fn foreign_url_case(
+    name: &'static str,
+    last: u8,
+    third_last: u8,
+    rewrite: impl Fn(&str, &str) -> String,
+    causes: &[&str],
+) {
+    let case = Case::begin(name);
+    let third = start(vec![good().on_ip(ip(third_last))]);
+    let third_base = third.location(0).strip_suffix(igd_sim::DESCRIPTION_PATH).unwrap().to_string();
+    let description = rewrite(std::str::from_utf8(igd_sim::IGD_V2_DESCRIPTION).unwrap(), &third_base);
+    let sim = start(vec![good(), hostile(last).with_http(HttpBehavior::Serve(Content::Bytes(description.into())))]);
+    let (found, elapsed) = run_discover(&sim, TIMEOUT);
+    good_found(&found, &sim);
+    let bad = hostile_device(&found, &sim, 1);
+    assert!(!bad.is_valid_gateway(), "{name}: {bad:#?}");
+    assert!(bad.gateway.is_none(), "{name}: no gateway at all: {bad:#?}");
+    assert_eq!(bad.status, IgdStatus::InvalidControl, "{name}: {}", bad.note);
+    let mut causes = causes.to_vec();
+    causes.push(&third_base);
+    one_line(name, &bad.note, &causes);
+    let asked = third.requests();
+    assert!(asked.is_empty(), "{name}: the third host received {} requests: {asked:#?}", asked.len());
+    drop((sim, third));
+    case.end(&format!("status={:?}", bad.status), &bad.note, elapsed, TIMEOUT, SMALL_HEAP);
+}
+
+/// `URLBase` naming another host: relative control URLs would resolve there, so every
+/// game's SOAP (and the port mapper's NAT-PMP/PCP) would go to that host.
+#[test]
+fn url_base_on_another_host() {
+    foreign_url_case(
+        "url_base_other_host",
+        50,
+        52,
+        |description, third| {
+            let specs = "</specVersion>";
+            description.replacen(specs, &format!("{specs}<URLBase>{third}/</URLBase>"), 1)
+        },
+        &["URLBase \"", "is on another host than the device"],
+    );
+}
+
+/// An absolute `controlURL` naming another host.
+#[test]
+fn control_url_on_another_host() {
+    foreign_url_case(
+        "control_url_other_host",
+        51,
+        53,
+        |description, third| {
+            let relative = "<controlURL>/ctl/IPConn</controlURL>";
+            assert!(description.contains(relative));
+            description.replace(relative, &format!("<controlURL>{third}/ctl/IPConn</controlURL>"))
+        },
+        &["control URL \"", "is on another host than the device"],
     );
 }
 

@@ -3,10 +3,10 @@
 
 use crate::error::Error;
 use crate::protocol::soap;
-use crate::protocol::url::HttpUrl;
+use crate::protocol::url::{HostRefused, HttpUrl};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// Largest description we read. Real ones are 2 to 20 KiB.
@@ -120,13 +120,16 @@ fn bounded(
 }
 
 /// One request, with fresh connection attempts while connecting times out (see
-/// [`FIRST_CONNECT_WAIT`]), all within `deadline`.
+/// [`FIRST_CONNECT_WAIT`]), all within `deadline`. A URL with a host name fails at once.
 fn exchange(
     url: &HttpUrl,
     deadline: Instant,
     limit: u64,
     send: impl Fn(&ureq::Agent) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<Answer, Error> {
+    if url.ip().is_none() {
+        return Err(Error::Http(format!("{url}: {}", HostRefused::NotAnAddress)));
+    }
     let mut connect_wait = FIRST_CONNECT_WAIT;
     loop {
         let response = send(&agent(deadline, connect_wait)?);
@@ -176,35 +179,31 @@ fn agent(deadline: Instant, connect_wait: Duration) -> Result<ureq::Agent, Error
         .max_idle_connections(0)
         .user_agent(USER_AGENT)
         .build();
-    Ok(ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default()))
+    Ok(ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralOnly))
 }
 
-/// ureq's resolver runs every lookup on a thread of its own when a timeout is set, IP
-/// literals included: about 5 ms per request on the test bed. Device URLs are IP
-/// literals (see discovery's LOCATION policy), so those are taken as they are and only
-/// names go through ureq's resolver. (`Resolver` is in ureq's `unversioned` API.)
+/// Takes the IP literal of the URL as it is, and resolves no names: a lookup would not
+/// keep to our deadlines, and device URLs are IP literals (see the URL policy in
+/// [`crate::protocol::url`]; [`exchange`] refuses the others before this). ureq's own
+/// resolver would also run every lookup on a thread of its own when a timeout is set, IP
+/// literals included: about 5 ms per request on the test bed. (`Resolver` is in ureq's
+/// `unversioned` API.)
 #[derive(Debug, Default)]
-struct LiteralFirst(DefaultResolver);
+struct LiteralOnly;
 
-impl Resolver for LiteralFirst {
+impl Resolver for LiteralOnly {
     fn resolve(
         &self,
         uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
+        _config: &ureq::config::Config,
+        _timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let literal = uri.authority().and_then(|authority| {
-            let host = authority.host().trim_start_matches('[').trim_end_matches(']');
-            Some(SocketAddr::new(host.parse().ok()?, authority.port_u16().unwrap_or(80)))
-        });
-        match literal {
-            Some(address) => {
-                let mut addresses = self.empty();
-                addresses.push(address);
-                Ok(addresses)
-            }
-            None => self.0.resolve(uri, config, timeout),
-        }
+        let authority = uri.authority().ok_or(ureq::Error::HostNotFound)?;
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let ip: IpAddr = host.parse().map_err(|_| ureq::Error::HostNotFound)?;
+        let mut addresses = self.empty();
+        addresses.push(SocketAddr::new(ip, authority.port_u16().unwrap_or(80)));
+        Ok(addresses)
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::protocol::quoted;
 use crate::protocol::ssdp::{self, GROUP_V4, GROUP_V6_LINK, GROUP_V6_SITE, SSDP_PORT};
+use crate::protocol::url::OwnAddress;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
@@ -204,6 +205,25 @@ fn resolve_interface(name_or_address: &str, ipv6: bool) -> Result<Interface, Err
         })
         .ok_or_else(|| Error::Socket(format!("the interface {} has no IPv4 address", quoted(name_or_address))))?;
     Ok(Interface::V4 { address, bind: by_address.is_some() })
+}
+
+/// This host's IPv6 addresses on the interface with index `scope` (the scope of a
+/// link-local sender: the interface its datagram arrived on), for
+/// [`location_allowed`](crate::protocol::url::location_allowed). Empty when the scope is
+/// 0 (unknown) or the interfaces cannot be listed: the exception then grants nothing.
+pub fn own_addresses_on(scope: u32) -> Vec<OwnAddress> {
+    if scope == 0 {
+        return Vec::new();
+    }
+    let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+    interfaces
+        .iter()
+        .filter(|i| i.index == Some(scope))
+        .filter_map(|i| match &i.addr {
+            if_addrs::IfAddr::V6(v6) => Some(OwnAddress { ip: v6.ip, prefix_len: v6.prefixlen }),
+            if_addrs::IfAddr::V4(_) => None,
+        })
+        .collect()
 }
 
 fn socket_error(what: &str, e: io::Error) -> Error {

@@ -1,5 +1,6 @@
 //! `http://` URLs as UPnP uses them: parsing, RFC 3986 reference resolution, and the
-//! policy that decides which SSDP `LOCATION`s we are willing to fetch.
+//! policy that decides which URLs a device gives us (SSDP `LOCATION`s, and the URLs in
+//! its description) we are willing to use.
 //!
 //! Hand-written rather than the `url` crate: we need only plain `http` with IP-literal or
 //! name hosts, and `url` would pull IDNA/ICU tables into every game that ships this addon.
@@ -146,18 +147,50 @@ impl fmt::Display for HttpUrl {
     }
 }
 
+/// One of this host's IPv6 addresses with the length of its on-link prefix, as the
+/// system lists them for an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnAddress {
+    /// The address.
+    pub ip: Ipv6Addr,
+    /// Its prefix length (`64` for `fd77::2/64`).
+    pub prefix_len: u8,
+}
+
+impl OwnAddress {
+    /// Whether `other` is another address in this address's prefix: a neighbour on the
+    /// same link. A zero-length prefix holds no neighbours (it would be every address).
+    fn has_neighbour(&self, other: Ipv6Addr) -> bool {
+        if self.prefix_len == 0 || other == self.ip {
+            return false;
+        }
+        let mask = u128::MAX << (128 - u32::from(self.prefix_len.min(128)));
+        (u128::from(other) & mask) == (u128::from(self.ip) & mask)
+    }
+}
+
 /// Whether an SSDP answer's `LOCATION` may be fetched, given the address the answer
-/// came from. The policy:
+/// came from and this host's IPv6 addresses on the interface it arrived on. The policy:
 /// - the host must be an IP literal (no DNS lookups on behalf of a LAN device);
 /// - it must be the sender's own address. One exception: a router answering the
 ///   link-local group `ff02::c` speaks from its `fe80::` address but names a routable
-///   address of its own in `LOCATION` (miniupnpd does); when the sender is link-local we
-///   accept any unicast, non-loopback IPv6 `LOCATION` host.
+///   address of its own in `LOCATION` (miniupnpd does). Nothing in the answer proves
+///   that address is the sender's, so it is accepted only when it is **on-link**: a
+///   unicast address, not this host's own, in the prefix of one of `on_link` (this
+///   host's addresses on the interface the answer arrived on, which the `fe80::`
+///   sender's scope names). A device on the LAN can then at worst name a neighbour on
+///   that same link, never a host elsewhere on the internet, nor this host itself.
 ///
-/// This keeps a device on the LAN from making every game on it fetch from a third host.
-pub fn location_allowed(location: &HttpUrl, sender: IpAddr) -> Result<(), LocationRefused> {
+///   The alternative, fetching from the sender's `fe80::` address instead, would bind
+///   every URL to the sender, but it would need interface scopes in URLs (`%eth0`), which
+///   the URLs given to scripts (`igd_control_url`) cannot carry usefully and which
+///   [`HttpUrl`] refuses, and the router's description names its routable address anyway.
+///
+/// This keeps a device on the LAN from making every game on it fetch from a third host;
+/// [`device_url_allowed`] keeps the URLs in its description on the same host.
+pub fn location_allowed(location: &HttpUrl, sender: IpAddr, on_link: &[OwnAddress]) -> Result<(), HostRefused> {
     let Some(host) = location.ip() else {
-        return Err(LocationRefused::NotAnAddress);
+        return Err(HostRefused::NotAnAddress);
     };
     let sender = canonical(sender);
     let host = canonical(host);
@@ -166,28 +199,51 @@ pub fn location_allowed(location: &HttpUrl, sender: IpAddr) -> Result<(), Locati
     }
     match (sender, host) {
         (IpAddr::V6(s), IpAddr::V6(h))
-            if is_link_local_v6(s) && !h.is_loopback() && !h.is_multicast() && !h.is_unspecified() =>
+            if is_link_local_v6(s)
+                && !is_link_local_v6(h)
+                && !h.is_loopback()
+                && !h.is_multicast()
+                && !h.is_unspecified()
+                && !on_link.iter().any(|own| own.ip == h)
+                && on_link.iter().any(|own| own.has_neighbour(h)) =>
         {
             Ok(())
         }
-        _ => Err(LocationRefused::OtherHost),
+        _ => Err(HostRefused::OtherHost),
     }
 }
 
-/// Why a `LOCATION` is not fetched (see [`location_allowed`]).
+/// Whether a URL taken from a device's description (`URLBase`, a `controlURL`, an
+/// `SCPDURL`) may be used, given the `LOCATION` the description was fetched from (which
+/// [`location_allowed`] accepted): its host must be an IP literal and the same host as
+/// the `LOCATION`'s (any port; a device may serve control on another port than its
+/// description). `http://` only is given, as [`HttpUrl`] is nothing else.
+///
+/// Without it, a description's `URLBase` or an absolute `controlURL` could send every
+/// game's SOAP calls (and the port mapper's NAT-PMP/PCP, which goes to the control URL's
+/// host) to any host.
+pub fn device_url_allowed(url: &HttpUrl, location: &HttpUrl) -> Result<(), HostRefused> {
+    match (url.ip(), location.ip()) {
+        (Some(host), Some(device)) if canonical(host) == canonical(device) => Ok(()),
+        (Some(_), Some(_)) => Err(HostRefused::OtherHost),
+        _ => Err(HostRefused::NotAnAddress),
+    }
+}
+
+/// Why a URL from a device is not used (see [`location_allowed`], [`device_url_allowed`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LocationRefused {
+pub enum HostRefused {
     /// The host is a name, not an address.
     NotAnAddress,
-    /// The host is not the device that answered.
+    /// The host is not the device's.
     OtherHost,
 }
 
-impl fmt::Display for LocationRefused {
+impl fmt::Display for HostRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            LocationRefused::NotAnAddress => "names a host, not an address",
-            LocationRefused::OtherHost => "is on another host than the device that answered",
+            HostRefused::NotAnAddress => "names a host, not an address",
+            HostRefused::OtherHost => "is on another host than the device",
         })
     }
 }
@@ -408,16 +464,74 @@ mod tests {
     #[test]
     fn location_policy() {
         let here: IpAddr = "10.77.0.1".parse().unwrap();
-        assert!(location_allowed(&url("http://10.77.0.1:5000/d.xml"), here).is_ok());
+        assert!(location_allowed(&url("http://10.77.0.1:5000/d.xml"), here, &[]).is_ok());
         let mapped: IpAddr = "::ffff:10.77.0.1".parse().unwrap();
-        assert!(location_allowed(&url("http://10.77.0.1:5000/d.xml"), mapped).is_ok());
-        assert_eq!(location_allowed(&url("http://10.77.0.9:5000/d.xml"), here), Err(LocationRefused::OtherHost));
-        assert_eq!(location_allowed(&url("http://router.lan/d.xml"), here), Err(LocationRefused::NotAnAddress));
-        let link_local: IpAddr = "fe80::77:ff:fe00:1".parse().unwrap();
-        assert!(location_allowed(&url("http://[fd77::1]:5000/d.xml"), link_local).is_ok());
-        assert!(location_allowed(&url("http://[::1]:5000/d.xml"), link_local).is_err());
-        assert!(location_allowed(&url("http://10.0.0.1/d.xml"), link_local).is_err());
+        assert!(location_allowed(&url("http://10.77.0.1:5000/d.xml"), mapped, &[]).is_ok());
+        assert_eq!(location_allowed(&url("http://10.77.0.9:5000/d.xml"), here, &[]), Err(HostRefused::OtherHost));
+        assert_eq!(location_allowed(&url("http://router.lan/d.xml"), here, &[]), Err(HostRefused::NotAnAddress));
         let ula: IpAddr = "fd77::1".parse().unwrap();
-        assert!(location_allowed(&url("http://[fd77::2]:5000/d.xml"), ula).is_err());
+        assert!(location_allowed(&url("http://[fd77::1]:5000/d.xml"), ula, &[]).is_ok());
+        assert!(location_allowed(&url("http://[fd77::2]:5000/d.xml"), ula, &[]).is_err());
+    }
+
+    /// Found by review (issue 12): a link-local responder could name any routable IPv6
+    /// address in LOCATION, so a device on the LAN could send every game to a host
+    /// anywhere. Only a neighbour on the link the answer arrived on is accepted now.
+    #[test]
+    fn a_link_local_sender_may_name_only_an_on_link_address() {
+        let router: IpAddr = "fe80::77:ff:fe00:1".parse().unwrap();
+        let ours = |ip: &str, prefix_len| OwnAddress { ip: ip.parse().unwrap(), prefix_len };
+        // This host on the test bed's LAN: fd77::2/64 and its own link-local address.
+        let on_link = [ours("fd77::2", 64), ours("fe80::77:ff:fe00:2", 64)];
+        let allowed = |location: &str| location_allowed(&url(location), router, &on_link);
+        assert_eq!(allowed("http://[fd77::1]:5000/rootDesc.xml"), Ok(()), "the test bed's miniupnpd");
+        assert_eq!(allowed("http://[fd77::ffff:1]/d.xml"), Ok(()), "anywhere in the /64");
+        for elsewhere in [
+            "http://[2001:db8::1]/d.xml",     // routable, not on this link
+            "http://[fd77:0:0:1::1]/d.xml",   // the next /64
+            "http://[fd77::2]:8080/d.xml",    // this host itself
+            "http://[fe80::1]/d.xml",         // a link-local address without its zone
+            "http://[::1]/d.xml",             // loopback
+            "http://[ff02::c]/d.xml",         // multicast
+            "http://[::ffff:10.0.0.1]/d.xml", // IPv4
+            "http://10.0.0.1/d.xml",
+        ] {
+            assert_eq!(allowed(elsewhere), Err(HostRefused::OtherHost), "{elsewhere}");
+        }
+        // No addresses known for the interface (no scope, or the interface is gone).
+        assert_eq!(location_allowed(&url("http://[fd77::1]/d.xml"), router, &[]), Err(HostRefused::OtherHost));
+        // A zero-length prefix is not a link.
+        let everything = [ours("fd77::2", 0)];
+        assert!(location_allowed(&url("http://[2001:db8::1]/d.xml"), router, &everything).is_err());
+        // A routable sender gets no exception, however on-link the address is.
+        let ula: IpAddr = "fd77::3".parse().unwrap();
+        assert!(location_allowed(&url("http://[fd77::1]/d.xml"), ula, &on_link).is_err());
+    }
+
+    #[test]
+    fn device_urls_stay_on_the_device() {
+        let location = url("http://10.77.0.1:5000/rootDesc.xml");
+        for same in ["http://10.77.0.1:5000/ctl/IPConn", "http://10.77.0.1/", "http://[::ffff:10.77.0.1]:49152/ctl"] {
+            assert_eq!(device_url_allowed(&url(same), &location), Ok(()), "{same}");
+        }
+        for (other, why) in [
+            ("http://10.77.0.2:5000/ctl/IPConn", HostRefused::OtherHost),
+            ("http://192.0.2.1/ctl", HostRefused::OtherHost),
+            ("http://127.0.0.1:5000/ctl", HostRefused::OtherHost),
+            ("http://router.lan:5000/ctl", HostRefused::NotAnAddress),
+            ("http://localhost/ctl", HostRefused::NotAnAddress),
+        ] {
+            assert_eq!(device_url_allowed(&url(other), &location), Err(why), "{other}");
+        }
+        // Resolution keeps relative references on the device; absolute ones are checked.
+        assert_eq!(device_url_allowed(&location.resolve("/ctl").unwrap(), &location), Ok(()));
+        assert!(device_url_allowed(&location.resolve("//10.77.0.9/ctl").unwrap(), &location).is_err());
+        // The test bed's IPv6 router: LOCATION and control URL on its ULA.
+        let v6 = url("http://[fd77::1]:5000/rootDesc.xml");
+        assert_eq!(device_url_allowed(&url("http://[fd77::1]:5000/ctl/IPConn"), &v6), Ok(()));
+        assert!(device_url_allowed(&url("http://[fd77::2]:5000/ctl/IPConn"), &v6).is_err());
+        // A location with a name has no host to compare with.
+        let named = url("http://router.lan/d.xml");
+        assert_eq!(device_url_allowed(&url("http://10.77.0.1/ctl"), &named), Err(HostRefused::NotAnAddress));
     }
 }
