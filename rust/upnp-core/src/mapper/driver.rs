@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::gateway::ACTION_TIMEOUT;
 use crate::net::http;
 use crate::panic_guard;
-use crate::pmp;
+use crate::pmp::{self, PmpMethod};
 use crate::protocol::result::UpnpResult;
 use crossbeam_channel::{Receiver, Sender, at, never, select};
 use std::sync::atomic::Ordering;
@@ -19,8 +19,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Deadline of one NAT-PMP/PCP exchange (it retransmits within it).
-const PMP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Deadline of one NAT-PMP exchange: four sends on RFC 6886's schedule.
+const NATPMP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Deadline of one PCP exchange: RFC 6887 §8.1.1 resends after about 3 s, so 4 s gives a
+/// lost request a second chance (a mapping falls back to NAT-PMP on an explicit answer,
+/// not on this deadline).
+const PCP_TIMEOUT: Duration = Duration::from_secs(4);
+
+fn pmp_deadline(method: PmpMethod) -> Instant {
+    Instant::now()
+        + match method {
+            PmpMethod::Pcp => PCP_TIMEOUT,
+            PmpMethod::NatPmp => NATPMP_TIMEOUT,
+        }
+}
 
 /// What a request's thread needs.
 struct Context {
@@ -158,21 +170,21 @@ fn perform(context: &Context, request: &Request) -> Reply {
         Request::MapPmp(server, protocol, internal, suggested, lifetime) => owned(
             ledger
                 .change(Key::Pmp(*protocol, *internal), session, Change::Claim, || {
-                    pmp::map_port(*server, *protocol, *internal, *suggested, *lifetime, Instant::now() + PMP_TIMEOUT)
+                    pmp::map_port(*server, *protocol, *internal, *suggested, *lifetime, pmp_deadline(PmpMethod::Pcp))
                 })
                 .map(Reply::Pmp),
         ),
         Request::RenewPmp(server, mapping, lifetime) => owned(
             ledger
                 .change(Key::Pmp(mapping.protocol, mapping.internal_port), session, Change::Claim, || {
-                    pmp::renew(*server, mapping, *lifetime, Instant::now() + PMP_TIMEOUT)
+                    pmp::renew(*server, mapping, *lifetime, pmp_deadline(mapping.method))
                 })
                 .map(Reply::Pmp),
         ),
         Request::UnmapPmp(server, mapping) => owned(
             ledger
                 .change(Key::Pmp(mapping.protocol, mapping.internal_port), session, Change::Release, || {
-                    pmp::unmap_port(*server, mapping, Instant::now() + PMP_TIMEOUT)
+                    pmp::unmap_port(*server, mapping, pmp_deadline(mapping.method))
                 })
                 .map(Reply::Done),
         ),

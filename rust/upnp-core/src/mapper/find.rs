@@ -4,7 +4,6 @@
 
 use super::policy::Found;
 use crate::discover::{self, DiscoverOptions};
-use crate::error::Error;
 use crate::pmp;
 use std::net::Ipv4Addr;
 use std::thread;
@@ -114,14 +113,9 @@ impl Finder {
     }
 }
 
-/// Whether NAT-PMP/PCP answers at `server`, and the external address it reports. An
-/// answer that refuses the address request (a router behind another NAT, a PCP-only
-/// server) still shows that it speaks the protocol.
+/// Whether NAT-PMP/PCP answers at `server` (a refusal, or a PCP-only server's answer,
+/// still shows that it speaks the protocol), and the external address it reports.
 fn probe_pmp(server: Ipv4Addr, deadline: Instant) -> Option<Found> {
-    let external_address: Option<Ipv4Addr> = match pmp::external_address(server, deadline) {
-        Ok(address) => Some(address).filter(|a| !a.is_unspecified()),
-        Err(Error::Pmp { .. }) => None,
-        Err(_) => return None,
-    };
-    Some(Found::Pmp { server, external_address })
+    let probe = pmp::probe(server, deadline).ok()?;
+    Some(Found::Pmp { server, external_address: probe.external_address })
 }
