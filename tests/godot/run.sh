@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The headless-Godot suites, every Godot process inside a test-bed client namespace:
 #   - our classes (RustUPNP): conformance, offline behaviour, threads, the router suites,
-#     hostile script input (bad_input);
+#     hostile script input (bad_input), a Logger calling back into the printing object (logger);
 #   - the engine's classes (UPNP) through the same suites, then the differential
 #     comparison of what both observed (only documented differences may differ);
 #   - the engine-names build (our library registering UPNP / UPNPDevice);
@@ -84,8 +84,8 @@ other_host_maps map 45900
 
 ENGINE=(--upnp-class=UPNP --device-class=UPNPDevice)
 godot v2 ours --suite=conformance --suite=api --suite=threads --suite=router --suite=example --suite=bad_input \
-  PORT_BASE=41000 HELD_PORT=41900 OBSERVATIONS="$OUT/ours.json"
-godot v2 engine "${ENGINE[@]}" --suite=api --suite=router PORT_BASE=42000 HELD_PORT=42900 \
+  --suite=logger PORT_BASE=41000 HELD_PORT=41900 OBSERVATIONS="$OUT/ours.json"
+godot v2 engine "${ENGINE[@]}" --suite=api --suite=router --suite=logger PORT_BASE=42000 HELD_PORT=42900 \
   OBSERVATIONS="$OUT/engine.json"
 godot noroute ours-noroute --suite=multicast_if OBSERVATIONS="$OUT/ours-noroute.json"
 godot noroute engine-noroute "${ENGINE[@]}" --suite=multicast_if OBSERVATIONS="$OUT/engine-noroute.json"

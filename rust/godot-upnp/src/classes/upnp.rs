@@ -1,7 +1,7 @@
 //! `RustUPNP` (`UPNP` with the `engine-names` feature).
 
 use super::device::{SharedRecord, UpnpDevice};
-use super::{add_mapping, delete_mapping, external_address, lock, report};
+use super::{add_mapping, delete_mapping, error_after_unlock, external_address, lock, report};
 use crate::registration::{self, ObjectRef, Property, register_properties};
 use godot::prelude::*;
 use godot::register::info::PropertyHint;
@@ -102,27 +102,40 @@ impl Upnp {
 
     /// The first valid gateway, reporting the engine's error when the list is empty.
     fn gateway(&self) -> Option<Listed> {
-        let state = self.state();
-        if state.devices.is_empty() {
-            drop(state);
-            godot_error!("{}", engine::NO_DEVICES_MESSAGE);
-            return None;
-        }
-        // Lock order is always list, then device; a device never reaches back to a list.
-        state.devices.iter().find(|d| lock(&d.record).is_valid_gateway()).cloned()
+        error_after_unlock(|| {
+            let state = self.state();
+            if state.devices.is_empty() {
+                return Err(engine::NO_DEVICES_MESSAGE.into());
+            }
+            // Lock order is always list, then device; a device never reaches back to a list.
+            Ok(state.devices.iter().find(|d| lock(&d.record).is_valid_gateway()).cloned())
+        })
+        .flatten()
+    }
+
+    /// Runs `f` on the locked device list and the checked `index`; the engine's error line
+    /// when it is out of range. For [`error_after_unlock`], which prints once the lock is
+    /// released; whatever `f` takes out of the list is returned, to be dropped after it too.
+    fn at_index<T>(
+        &self,
+        index: i32,
+        f: impl FnOnce(&mut Vec<Listed>, usize) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut state = self.state();
+        let len = state.devices.len();
+        let i = usize::try_from(index).ok().filter(|&i| i < len);
+        f(&mut state.devices, i.ok_or_else(|| engine::index_message(index.into(), len))?)
+    }
+
+    /// Puts `devices` in place of the list and returns the old one, for the caller to drop
+    /// once the lock is released.
+    fn replace_devices(this: &Gd<Self>, devices: Vec<Listed>) -> Vec<Listed> {
+        std::mem::replace(&mut this.bind().state().devices, devices)
     }
 
     /// The gateway's fields, or the NO_GATEWAY result.
     fn gateway_record(&self) -> Result<DeviceRecord, i32> {
         self.gateway().map(|d| lock(&d.record).clone()).ok_or(UpnpResult::NoGateway.code())
-    }
-
-    fn index_in(&self, index: i32, len: usize) -> Option<usize> {
-        let found = usize::try_from(index).ok().filter(|&i| i < len);
-        if found.is_none() {
-            godot_error!("{}", engine::index_message(index.into(), len));
-        }
-        found
     }
 }
 
@@ -137,45 +150,45 @@ impl Upnp {
     /// The device at [param index], or [code]null[/code] with an error when out of range.
     #[func]
     fn get_device(&self, index: i32) -> DeviceRef {
-        let state = self.state();
-        ObjectRef(self.index_in(index, state.devices.len()).map(|i| state.devices[i].object.clone()))
+        ObjectRef(error_after_unlock(|| self.at_index(index, |devices, i| Ok(devices[i].object.clone()))))
     }
 
     /// Appends [param device] to the list.
     #[func(gd_self)]
     fn add_device(this: Gd<Self>, device: DeviceRef) {
-        match device.0 {
-            Some(device) => this.bind().state().devices.push(Listed::new(device)),
-            None => godot_error!("{}", engine::NULL_DEVICE_MESSAGE),
-        }
+        let listed = device.0.map(Listed::new);
+        error_after_unlock(|| {
+            let listed = listed.ok_or_else(|| engine::NULL_DEVICE_MESSAGE.to_string())?;
+            this.bind().state().devices.push(listed);
+            Ok(())
+        });
     }
 
     /// Replaces the device at [param index] with [param device].
     #[func(gd_self)]
     fn set_device(this: Gd<Self>, index: i32, device: DeviceRef) {
-        let this = this.bind();
-        let mut state = this.state();
-        let Some(i) = this.index_in(index, state.devices.len()) else { return };
-        match device.0 {
-            Some(device) => state.devices[i] = Listed::new(device),
-            None => godot_error!("{}", engine::NULL_DEVICE_MESSAGE),
-        }
+        // Bound before the lock; when unused (index out of range), dropped after it.
+        let mut replacement = device.0.map(Listed::new);
+        let replaced = error_after_unlock(|| {
+            this.bind().at_index(index, |devices, i| {
+                let listed = replacement.take().ok_or_else(|| engine::NULL_DEVICE_MESSAGE.to_string())?;
+                Ok(std::mem::replace(&mut devices[i], listed))
+            })
+        });
+        drop(replaced);
     }
 
     /// Removes the device at [param index].
     #[func(gd_self)]
     fn remove_device(this: Gd<Self>, index: i32) {
-        let this = this.bind();
-        let mut state = this.state();
-        if let Some(i) = this.index_in(index, state.devices.len()) {
-            state.devices.remove(i);
-        }
+        let removed = error_after_unlock(|| this.bind().at_index(index, |devices, i| Ok(devices.remove(i))));
+        drop(removed);
     }
 
     /// Empties the device list.
     #[func(gd_self)]
     fn clear_devices(this: Gd<Self>) {
-        this.bind().state().devices.clear();
+        drop(Self::replace_devices(&this, Vec::new()));
     }
 
     /// The first device in the list that is a valid gateway, or [code]null[/code].
@@ -202,17 +215,14 @@ impl Upnp {
             return failure.result.code();
         }
         // Like the engine: the old list is dropped even if this discovery fails.
-        let settings = {
-            let this = this.bind();
-            let mut state = this.state();
-            state.devices.clear();
-            state.settings.clone()
-        };
+        drop(Self::replace_devices(&this, Vec::new()));
+        let settings = this.bind().state().settings.clone();
         // The network wait holds no lock: other threads keep using this object.
         match engine::guarded(|| engine::discover(&settings, timeout.into(), ttl.into(), &device_filter.to_string())) {
             Ok(records) => {
                 let devices = records.into_iter().map(|r| Listed::new(UpnpDevice::from_record(r))).collect();
-                this.bind().state().devices = devices;
+                // Empty unless another thread added devices meanwhile.
+                drop(Self::replace_devices(&this, devices));
                 UpnpResult::Success.code()
             }
             Err(failure) => {
