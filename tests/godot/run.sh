@@ -6,7 +6,8 @@
 #     comparison of what both observed (only documented differences may differ);
 #   - the engine-names build (our library registering UPNP / UPNPDevice);
 #   - UPNPPortMapper on its own beds (UPnP; UPnP off with NAT-PMP/PCP on; both off; a
-#     private WAN address), and a game that quits while the node is discovering and once
+#     private WAN address; IGDv1; sequences: restarts from handlers, tree moves, a LAN
+#     address change), and a game that quits while the node is discovering and once
 #     it has mapped (must exit at once, cleanly: exit code 0, no leak report, nothing
 #     left on the router);
 #   - a panic injected into our code (panic suite); 10,000 add/delete cycles against a
@@ -32,7 +33,7 @@ bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines 
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
 }
-trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile; do bed_down $b; done' EXIT
+trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq; do bed_down $b; done' EXIT
 
 # godot BED LABEL ARGS...: one headless run in the bed's client namespace.
 godot() {
@@ -77,10 +78,13 @@ bed_up map
 bed_up pmp IGD_ENABLE_UPNP=no IGD_CLIENT_DEFAULT_ROUTE=1
 bed_up off IGD_ENABLE_UPNP=no IGD_ENABLE_NATPMP=no IGD_CLIENT_DEFAULT_ROUTE=1
 bed_up hostile
+bed_up v1 IGD_FORCE_V1=yes
+bed_up seq
 other_host_maps v2 41900
 other_host_maps v2 42900
 other_host_maps v2 43900
 other_host_maps map 45900
+other_host_maps v1 46900
 
 ENGINE=(--upnp-class=UPNP --device-class=UPNPDevice)
 godot v2 ours --suite=conformance --suite=api --suite=threads --suite=router --suite=example --suite=bad_input \
@@ -142,6 +146,9 @@ quit_game() {
 quit_game map discovering
 quit_game map mapped
 godot map mapper --suite=port_mapper PORT_BASE=45000 HELD_PORT=45900
+godot v1 mapper-v1 --suite=port_mapper_v1 PORT_BASE=46000 HELD_PORT=46900
+# Last on its bed: it changes the client's LAN address.
+godot seq mapper-sequences --suite=port_mapper_sequences PORT_BASE=46000
 
 # The engine-names build: our library under the engine's class names.
 rust/godot-upnp/build-addon.sh debug --features engine-names || exit 1

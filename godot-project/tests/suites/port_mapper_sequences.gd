@@ -7,9 +7,8 @@ extends "res://tests/port_mapper_case.gd"
 ## Records get_status() and get_status_text() inside every signal handler.
 func _record_status(node: Node) -> Array:
 	var inside := []
-	var note := func(signal_name: String): inside.append(
-		[signal_name, node.get_status(), node.get_status_text()]
-	)
+	var note := func(signal_name: String):
+		inside.append([signal_name, node.get_status(), node.get_status_text()])
 	node.upnp_completed.connect(func(_e): note.call("upnp_completed"))
 	node.port_mapped.connect(func(_a, _p, _proto, _m): note.call("port_mapped"))
 	node.mapping_lost.connect(func(_proto, _why): note.call("mapping_lost"))
@@ -62,7 +61,10 @@ func test_moving_the_node_in_the_tree_says_so_and_starts_again() -> void:
 	check_eq(seen.lost, [["UDP", "the node left the scene tree"]], "mapping_lost on leaving")
 	var lost_inside: Array = inside.filter(func(i): return i[0] == "mapping_lost")
 	if check_eq(lost_inside.size(), 1, "one mapping_lost"):
-		check(not lost_inside[0][2].contains(" open "), "text inside the handler: " + lost_inside[0][2])
+		check(
+			not lost_inside[0][2].contains(" open "),
+			"text inside the handler: " + lost_inside[0][2]
+		)
 	await _wait_for(seen, "completed", WAIT_MS, Time.get_ticks_usec())
 	check_eq(seen.get("completed"), 0, "auto_start mapped again after re-entering")
 	check_eq(
@@ -120,7 +122,9 @@ func test_a_lan_address_change_is_noticed_and_repaired() -> void:
 	# The computer gets another address (DHCP, another Wi-Fi): 10.77.0.3 stays alone.
 	var out := []
 	check_eq(
-		OS.execute("sysctl", ["-qw", "net.ipv4.conf.c0.promote_secondaries=1"], out, true), 0, str(out)
+		OS.execute("sysctl", ["-qw", "net.ipv4.conf.c0.promote_secondaries=1"], out, true),
+		0,
+		str(out)
 	)
 	check_eq(
 		OS.execute("ip", ["addr", "del", old_address + "/24", "dev", "c0"], out, true), 0, str(out)
