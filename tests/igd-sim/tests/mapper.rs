@@ -121,23 +121,33 @@ fn a_restart_during_a_slow_check_keeps_the_new_mapping() {
     let settings = config(sim.ssdp_addr(), &[Protocol::Udp]);
     let old = Mapper::start(settings.clone(), None);
     completed(&old);
+    // The old mapper's next check takes about 10 s: both queries (and the copies sent
+    // after 300 ms) answer after 4.9 s, just within their deadline.
+    let slow = |ms| SoapFault::Delay(Duration::from_millis(ms));
     sim.set_faults(
         0,
-        vec![FaultRule::times("GetSpecificPortMappingEntry", SoapFault::Delay(Duration::from_millis(6500)), 1)],
+        vec![
+            FaultRule::times("GetExternalIPAddress", slow(4900), 2),
+            FaultRule::times("GetSpecificPortMappingEntry", slow(4900), 2),
+        ],
     );
+    let checking = Instant::now();
     old.refresh();
     thread::sleep(Duration::from_millis(200));
     let new = Mapper::start(settings, Some(old));
     let started = Instant::now();
-    completed(&new);
-    println!("the new mapper mapped {} ms after the restart", started.elapsed().as_millis());
-    // The old worker's slow check ends at about 6.5 s; then it stops.
-    thread::sleep(Duration::from_millis(7000));
+    let (events, came) = wait_for(&new, Duration::from_secs(8), |e| matches!(e, Event::Completed(_)));
+    println!("the new mapper completed {} ms after the restart", started.elapsed().as_millis());
+    assert!(came && events.contains(&Event::Completed(UpnpResult::Success)), "{events:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "the new mapper did not wait for the old one");
+    // Past the end of the old mapper's slow check, and its stop.
+    thread::sleep(Duration::from_millis(11_000).saturating_sub(checking.elapsed()));
     let table = udp(&sim);
     assert_eq!(table.len(), 1, "the new mapping is on the router: {table:?}");
     assert_eq!(table[0].external_port, PORT);
     let (events, _) = wait_for(&new, Duration::from_millis(100), |_| false);
     assert!(!events.iter().any(|e| matches!(e, Event::Lost { .. })), "{events:?}");
+    sim.set_faults(0, Vec::new());
     drop(new);
     assert!(udp(&sim).is_empty(), "the new mapper removes it at its own stop");
 }
@@ -190,6 +200,48 @@ fn a_check_the_router_cannot_answer_is_not_a_loss() {
         assert!(!events.iter().any(|e| matches!(e, Event::Lost { .. } | Event::Mapped { .. })), "{name}: {events:?}");
         assert_eq!(udp(&sim).len(), 1, "{name}");
     }
+}
+
+/// Before: one failed GetExternalIPAddress made the worker start over, dropping every
+/// mapping unremoved (reported lost, then added again).
+#[test]
+fn a_failed_external_address_query_keeps_the_mapping() {
+    let sim = common::start(vec![DeviceSpec::igd_v2()]);
+    let mapper = Mapper::start(config(sim.ssdp_addr(), &[Protocol::Udp]), None);
+    completed(&mapper);
+    sim.set_faults(0, vec![FaultRule::times("GetExternalIPAddress", SoapFault::Reset, 1)]);
+    sim.clear_requests();
+    mapper.refresh();
+    let (events, _) = wait_for(&mapper, Duration::from_millis(1500), |_| false);
+    let adds = sim.requests().iter().filter(|r| r.action.as_deref() == Some("AddPortMapping")).count();
+    println!("after a reset GetExternalIPAddress: events {events:?}, {adds} AddPortMapping");
+    assert!(!events.iter().any(|e| matches!(e, Event::Lost { .. })), "{events:?}");
+    assert_eq!(adds, 0, "nothing re-added");
+    assert_eq!(udp(&sim).len(), 1);
+}
+
+/// Before: each of 50 quick start() calls ran a full discovery although the next call
+/// stopped it at once (50 description GETs, 101 POSTs).
+#[test]
+fn fifty_quick_restarts_search_and_map_once() {
+    let sim = common::start(vec![DeviceSpec::igd_v2()]);
+    let mut mapper: Option<Mapper> = None;
+    for _ in 0..50 {
+        mapper = Some(Mapper::start(config(sim.ssdp_addr(), &[Protocol::Udp]), mapper.take()));
+    }
+    let last = mapper.expect("a mapper");
+    completed(&last);
+    // Whatever the stopped ones still do ends within their deadlines.
+    thread::sleep(Duration::from_millis(700));
+    let requests = sim.requests();
+    let count = |method: &str| requests.iter().filter(|r| r.method == method).count();
+    let (searches, gets, posts) = (count("M-SEARCH"), count("GET"), count("POST"));
+    println!("50 quick start() calls: {searches} searches, {gets} description GETs, {posts} POSTs");
+    // The first few may begin their search before the next call stops them (measured: 3 GETs).
+    assert!(gets <= 10 && posts <= 25, "{gets} GETs, {posts} POSTs");
+    assert_eq!(udp(&sim).len(), 1);
+    drop(last);
+    assert!(udp(&sim).is_empty());
 }
 
 /// A PCP-only server on loopback: it grants every MAP request `lifetime` seconds and

@@ -36,6 +36,7 @@ fn pmp_deadline(method: PmpMethod) -> Instant {
 
 /// What a request's thread needs.
 struct Context {
+    shared: Arc<Shared>,
     finder: Mutex<Finder>,
     ledger: Arc<Ledger>,
     session: u64,
@@ -66,9 +67,9 @@ impl Driver {
         };
         Driver {
             policy: Policy::new(config.settings(), Instant::now()),
-            shared,
+            shared: Arc::clone(&shared),
             rings,
-            context: Arc::new(Context { finder: Mutex::new(finder), ledger, session }),
+            context: Arc::new(Context { shared: Arc::clone(&shared), finder: Mutex::new(finder), ledger, session }),
         }
     }
 
@@ -140,6 +141,8 @@ fn perform(context: &Context, request: &Request) -> Reply {
     let (ledger, session) = (&context.ledger, context.session);
     let owned = |reply: Option<Reply>| reply.unwrap_or(Reply::NotOwner);
     match request {
+        // A mapper stopped before its search began (a burst of restarts) searches nothing.
+        Request::FindGateway if context.shared.stop.load(Ordering::Relaxed) => Reply::Found(None),
         Request::FindGateway => Reply::Found(context.finder.lock().unwrap_or_else(PoisonError::into_inner).find()),
         Request::ExternalAddress(gateway) => Reply::ExternalAddress(gateway.external_ip_address(action_deadline())),
         Request::LocalAddress(peer) => Reply::LocalAddress(http::local_address_towards(*peer)),
