@@ -230,3 +230,67 @@ func _check_seen(seen: Array[Dictionary], texts: Array, expected: Dictionary) ->
 		check_eq(seen[i].multicast_if, "lo", "line %d: the property the callback read" % i)
 		for key in expected:
 			check_eq(seen[i][key], expected[key], "line %d: %s seen by the callback" % [i, key])
+
+
+## On every line, reads an UPNPPortMapper (which prints while it runs start()).
+class ReadingTheNode:
+	extends Logger
+
+	var node: Node
+	var seen: Array = []
+
+	func _log_error(
+		_function: String,
+		_file: String,
+		_line: int,
+		_code: String,
+		rationale: String,
+		_editor_notify: bool,
+		_error_type: int,
+		_script_backtraces: Array[ScriptBacktrace]
+	) -> void:
+		seen.append(
+			[rationale, node.get_status(), node.get_status_text(), node.get_mapped_port("UDP")]
+		)
+
+	func _log_message(_message: String, _error: bool) -> void:
+		pass
+
+
+## Before: start() printed its error line while the node was bound, so a Logger reading
+## the node hit gdext's borrow check.
+func test_the_port_mapper_prints_outside_its_bind() -> void:
+	if is_engine():
+		return
+	var node: Node = ClassDB.instantiate("UPNPPortMapper")
+	node.port = 0
+	var logger := ReadingTheNode.new()
+	logger.node = node
+	(Engine.get_main_loop() as SceneTree).root.add_child(node)
+	OS.add_logger(logger)
+	var codes := []
+	node.upnp_completed.connect(func(code): codes.append(code))
+	expect_errors(func(): node.start(), ["The port must be set between 1 and 65535."], "start()")
+	# auto_start runs start() from ready(), inside the engine's call of the node.
+	var auto: Node = ClassDB.instantiate("UPNPPortMapper")
+	auto.auto_start = true
+	auto.port = 70000
+	logger.node = auto
+	auto.upnp_completed.connect(func(code): codes.append(code))
+	expect_errors(
+		func(): (Engine.get_main_loop() as SceneTree).root.add_child(auto),
+		["The port must be set between 1 and 65535."],
+		"auto_start"
+	)
+	OS.remove_logger(logger)
+	var invalid_port := upnp_const("UPNP_RESULT_INVALID_PORT")
+	check_eq(codes, [invalid_port, invalid_port], "upnp_completed")
+	check_eq(logger.seen.size(), 2, "the Logger ran for each line: %s" % str(logger.seen))
+	for seen in logger.seen:
+		check_eq(seen[1], node.STATUS_FAILED, "status read inside the Logger")
+		check(
+			seen[2].begins_with("The port must be set"), "text read inside the Logger: " + seen[2]
+		)
+		check_eq(seen[3], 0, "mapped port read inside the Logger")
+	node.free()
+	auto.free()
