@@ -8,6 +8,9 @@
 //! - [`discover`], [`device`], [`gateway`]: the client API built from the two.
 //! - [`pmp`]: NAT-PMP and PCP port mapping, for routers that speak them instead of (or
 //!   besides) UPnP.
+//! - [`mapper`]: a port kept open on a thread of its own (the node's engine): its
+//!   decisions a state machine without I/O ([`mapper::policy`]), a thin driver around it.
+//! - [`engine`]: the engine's `UPNP` / `UPNPDevice` behaviour over plain values.
 
 pub mod device;
 pub mod discover;

@@ -178,7 +178,8 @@ impl INode for PortMapper {
 impl PortMapper {
     /// Emitted once per [method start] when the first attempt ends: a [enum RustUPNP.UPNPResult]
     /// value, [code]0[/code] (OK) when every protocol is mapped. The meaning of the class
-    /// reference's example signal of the same name.
+    /// reference's example signal of the same name. Not emitted for a start that was
+    /// stopped (or restarted) before its first attempt ended.
     #[signal]
     fn upnp_completed(error: i32);
 
@@ -197,6 +198,8 @@ impl PortMapper {
     fn external_address_changed(old_address: GString, new_address: GString);
 
     /// Starts mapping (again, after [method stop]). Returns at once; see [signal upnp_completed].
+    /// On a running node it starts afresh with the current properties: what the new run
+    /// maps is handed over, never removed by the old run, and the old run's signals stop.
     #[func(gd_self)]
     fn start(mut this: Gd<Self>) {
         if !on_owner_thread(&this, "start") {

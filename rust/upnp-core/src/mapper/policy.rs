@@ -805,7 +805,10 @@ impl Policy {
     }
 
     fn checked(&mut self, i: usize, mut held: Held, answer: Result<PortMappingEntry, Error>, now: Instant) {
-        let Route::Upnp(gateway) = self.route.clone() else { return };
+        let Route::Upnp(gateway) = self.route.clone() else {
+            self.slots[i].state = SlotState::Held(held);
+            return;
+        };
         let protocol = self.slots[i].protocol;
         match answer {
             Ok(entry)
@@ -868,7 +871,10 @@ impl Policy {
                     SlotState::Held(Held::upnp(held.external_port, held.internal_port, held.lease_seconds, now));
             }
             Reply::Pmp(Ok(renewed)) => {
-                let Via::Pmp { server, mapping } = &held.via else { return };
+                let Via::Pmp { server, mapping } = &held.via else {
+                    self.slots[i].state = SlotState::Held(held);
+                    return;
+                };
                 let server = *server;
                 let elapsed = now.saturating_duration_since(held.renewed_at);
                 let reason = if router_restarted(mapping.epoch_secs, elapsed, renewed.epoch_secs) {
