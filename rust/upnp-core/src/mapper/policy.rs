@@ -315,8 +315,8 @@ pub struct Policy {
     retry_delay: Duration,
     refresh_wanted: bool,
     stop: bool,
-    /// Jobs handed out and not yet answered; the changing ones among them.
-    in_flight: usize,
+    /// Changes to the router handed out and not yet answered (a stop waits for them;
+    /// queries in flight are abandoned).
     changes_in_flight: usize,
     /// Removals handed out at stop and not yet answered.
     removals_out: usize,
@@ -350,7 +350,6 @@ impl Policy {
             retry_delay: FIRST_RETRY,
             refresh_wanted: false,
             stop: false,
-            in_flight: 0,
             changes_in_flight: 0,
             removals_out: 0,
             queue: VecDeque::new(),
@@ -366,7 +365,6 @@ impl Policy {
     /// The next request to perform, if any. Each is answered with [`Policy::handle_reply`].
     pub fn poll_job(&mut self) -> Option<Job> {
         let job = self.queue.pop_front()?;
-        self.in_flight += 1;
         if job.request.changes_router() {
             self.changes_in_flight += 1;
         }
@@ -426,7 +424,6 @@ impl Policy {
 
     /// The reply to a job from [`Policy::poll_job`].
     pub fn handle_reply(&mut self, job: Job, reply: Reply, now: Instant) {
-        self.in_flight = self.in_flight.saturating_sub(1);
         if job.request.changes_router() {
             self.changes_in_flight = self.changes_in_flight.saturating_sub(1);
         }
@@ -563,10 +560,10 @@ impl Policy {
         self.transient = false;
         let nothing_held = self.held().next().is_none() && self.stale.is_empty();
         match self.route.clone() {
-            // Nothing to keep (the last attempt failed): look for the router afresh, it
-            // may have come back or changed (UPnP switched on, a new router).
-            _ if nothing_held => self.find(),
+            // Nothing to keep (the last attempt failed), or no router: look for one
+            // afresh, it may have come back or changed (UPnP switched on, a new router).
             Route::None => self.find(),
+            _ if nothing_held => self.find(),
             Route::Upnp(gateway) => {
                 self.phase = Phase::Probing;
                 self.probes_out = 2;
