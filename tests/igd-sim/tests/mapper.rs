@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+use upnp_core::mapper::policy::Settings;
 use upnp_core::mapper::{Event, Mapper, MapperConfig, Status};
 use upnp_core::{DiscoverOptions, Protocol, SocketConfig, UpnpResult};
 
@@ -21,21 +22,23 @@ const PORT: u16 = 41100;
 /// A mapper config for the simulator's first device: searches go to the simulator only.
 fn config(ssdp: SocketAddr, protocols: &[Protocol]) -> MapperConfig {
     MapperConfig {
-        port: PORT,
-        internal_port: 0,
-        protocols: protocols.to_vec(),
-        description: "mapper test".into(),
-        lease_seconds: 3600,
-        port_fallback_count: 10,
-        refresh_interval: Duration::from_secs(300),
+        mapping: Settings {
+            port: PORT,
+            internal_port: 0,
+            protocols: protocols.to_vec(),
+            description: "mapper test".into(),
+            lease_seconds: 3600,
+            port_fallback_count: 10,
+            refresh_interval: Duration::from_secs(300),
+            remove_on_stop: true,
+            allow_nat_pmp: false,
+        },
         discover: DiscoverOptions {
             timeout: Duration::from_millis(500),
             socket: SocketConfig { unicast_target: Some(ssdp), ..SocketConfig::default() },
             ..DiscoverOptions::default()
         },
         warm_description_url: None,
-        remove_on_stop: true,
-        allow_nat_pmp: false,
         pmp_server: None,
     }
 }
@@ -78,7 +81,9 @@ fn udp(sim: &igd_sim::Simulator) -> Vec<SimMapping> {
 #[test]
 fn a_one_second_lease_does_not_flood_the_router() {
     let sim = common::start(vec![DeviceSpec::igd_v2()]);
-    let mapper = Mapper::start(MapperConfig { lease_seconds: 1, ..config(sim.ssdp_addr(), &[Protocol::Udp]) }, None);
+    let mut settings = config(sim.ssdp_addr(), &[Protocol::Udp]);
+    settings.mapping.lease_seconds = 1;
+    let mapper = Mapper::start(settings, None);
     completed(&mapper);
     sim.clear_requests();
     thread::sleep(Duration::from_secs(2));
@@ -310,11 +315,9 @@ fn a_pcp_server_granting_one_second_is_not_flooded() {
     let server = PcpServer::start(Ipv4Addr::new(127, 0, 0, 61), 1);
     // Searches go to a socket that never answers: no UPnP router here.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let settings = MapperConfig {
-        allow_nat_pmp: true,
-        pmp_server: Some(server.address),
-        ..config(silent.local_addr().unwrap(), &[Protocol::Udp])
-    };
+    let mut settings = config(silent.local_addr().unwrap(), &[Protocol::Udp]);
+    settings.mapping.allow_nat_pmp = true;
+    settings.pmp_server = Some(server.address);
     let mapper = Mapper::start(settings, None);
     let (events, came) = wait_for(&mapper, Duration::from_secs(5), |e| matches!(e, Event::Completed(_)));
     assert!(came && events.contains(&Event::Completed(UpnpResult::Success)), "{events:?}");

@@ -13,7 +13,7 @@ use godot::classes::{FileAccess, INode, Node, Os, ProjectSettings};
 use godot::prelude::*;
 use std::time::Duration;
 use upnp_core::engine::DiscoverSettings;
-use upnp_core::mapper::policy::MIN_LEASE;
+use upnp_core::mapper::policy::{MIN_LEASE, Settings};
 use upnp_core::mapper::{Event, Mapper, MapperConfig, Status};
 use upnp_core::protocol::igd::Protocol;
 use upnp_core::protocol::result::UpnpResult;
@@ -350,17 +350,19 @@ impl PortMapper {
         };
         let timeout = Duration::from_millis(self.discover_timeout as u64);
         Ok(MapperConfig {
-            port,
-            internal_port,
-            protocols,
-            description,
-            lease_seconds,
-            port_fallback_count,
-            refresh_interval: Duration::from_secs_f64(self.refresh_interval),
+            mapping: Settings {
+                port,
+                internal_port,
+                protocols,
+                description,
+                lease_seconds,
+                port_fallback_count,
+                refresh_interval: Duration::from_secs_f64(self.refresh_interval),
+                remove_on_stop: self.remove_on_exit,
+                allow_nat_pmp: self.allow_nat_pmp,
+            },
             discover: settings.options(timeout, 2, "InternetGatewayDevice"),
             warm_description_url: read_warm_start(),
-            remove_on_stop: self.remove_on_exit,
-            allow_nat_pmp: self.allow_nat_pmp,
             pmp_server: None,
         })
     }

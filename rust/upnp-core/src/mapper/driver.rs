@@ -62,11 +62,11 @@ impl Driver {
         let finder = Finder {
             options: config.discover.clone(),
             warm_url: config.warm_description_url.clone(),
-            allow_nat_pmp: config.allow_nat_pmp,
+            allow_nat_pmp: config.mapping.allow_nat_pmp,
             pmp_server: config.pmp_server,
         };
         Driver {
-            policy: Policy::new(config.settings(), Instant::now()),
+            policy: Policy::new(config.mapping, Instant::now()),
             shared: Arc::clone(&shared),
             rings,
             context: Arc::new(Context { shared: Arc::clone(&shared), finder: Mutex::new(finder), ledger, session }),

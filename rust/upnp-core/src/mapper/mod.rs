@@ -42,46 +42,14 @@ pub const MAX_EVENTS: usize = 256;
 /// What to keep open and how.
 #[derive(Clone, Debug)]
 pub struct MapperConfig {
-    /// External port asked for.
-    pub port: u16,
-    /// Internal port (0 = the same as `port`, whichever external port is chosen).
-    pub internal_port: u16,
-    /// Protocols to map, each separately.
-    pub protocols: Vec<Protocol>,
-    /// Router-visible description.
-    pub description: String,
-    /// Lease in seconds (0 = permanent where the router allows, else the longest it grants).
-    pub lease_seconds: u32,
-    /// How many other ports to try when the port is taken.
-    pub port_fallback_count: u16,
-    /// How often the mappings and the external address are checked.
-    pub refresh_interval: Duration,
+    /// What to map, for how long, how often to check (the policy's settings).
+    pub mapping: policy::Settings,
     /// Discovery settings (its timeout bounds the search for the gateway).
     pub discover: DiscoverOptions,
     /// A description URL that worked last time, tried at once next to SSDP.
     pub warm_description_url: Option<String>,
-    /// Whether stopping removes the mappings (else they stay until their lease ends).
-    pub remove_on_stop: bool,
-    /// Whether NAT-PMP/PCP may be used when UPnP is absent or refuses.
-    pub allow_nat_pmp: bool,
     /// The NAT-PMP/PCP server to probe (`None`: the system's default gateway).
     pub pmp_server: Option<Ipv4Addr>,
-}
-
-impl MapperConfig {
-    fn settings(&self) -> policy::Settings {
-        policy::Settings {
-            port: self.port,
-            internal_port: self.internal_port,
-            protocols: self.protocols.clone(),
-            description: self.description.clone(),
-            lease_seconds: self.lease_seconds,
-            port_fallback_count: self.port_fallback_count,
-            refresh_interval: self.refresh_interval,
-            remove_on_stop: self.remove_on_stop,
-            allow_nat_pmp: self.allow_nat_pmp,
-        }
-    }
 }
 
 /// How a mapping was made.
