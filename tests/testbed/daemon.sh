@@ -16,8 +16,15 @@ sockets_bound() {
 }
 
 start_daemon() {
-  # 'ip netns exec' execs the daemon, so $! is miniupnpd's own PID.
-  ip netns exec "$ROUTER_NS" "$MINIUPNPD" -f "$CONF" -d -P "$STATE_DIR/miniupnpd.pid" \
+  # -d copies each log line to stderr (the log file). With no syslog socket here the
+  # daemon (openlog with LOG_CONS) also wrote each line to /dev/console, synchronously:
+  # 1 to 4 ms a line, some 25 lines per M-SEARCH, so the router took 50-100 ms per
+  # search on a loaded machine and four discoveries at once timed out (router_speed.rs).
+  # The console is /dev/null in the daemon's mount namespace ('ip netns exec' makes one
+  # that does not propagate back). The shell execs the daemon: $! is miniupnpd's PID.
+  # shellcheck disable=SC2016
+  ip netns exec "$ROUTER_NS" sh -c '[ ! -e /dev/console ] || mount --bind /dev/null /dev/console || exit 1
+    exec "$@"' miniupnpd "$MINIUPNPD" -f "$CONF" -d -P "$STATE_DIR/miniupnpd.pid" \
     >>"$STATE_DIR/miniupnpd.log" 2>&1 &
   echo $! >"$STATE_DIR/daemon.pid"
   log "miniupnpd started, pid $(cat "$STATE_DIR/daemon.pid"), log $STATE_DIR/miniupnpd.log"

@@ -232,8 +232,10 @@ impl Upnp {
         }
     }
 
-    /// The gateway's external address, or an empty string (with an error line) when
-    /// there is no gateway or it does not answer.
+    /// The gateway's external address. An empty string with an error line when the list
+    /// is empty or the gateway does not answer; without one when no listed device is a
+    /// valid gateway (as the engine; [method get_gateway] is then [code]null[/code]) or
+    /// when the router does not know its address.
     #[func]
     fn query_external_address(&self) -> GString {
         self.gateway_record().map_or_else(|_| GString::new(), |record| external_address(&record))
