@@ -33,7 +33,7 @@ bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines 
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
 }
-trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq; do bed_down $b; done' EXIT
+trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp; do bed_down $b; done' EXIT
 
 # godot BED LABEL ARGS...: one headless run in the bed's client namespace.
 godot() {
@@ -80,6 +80,8 @@ bed_up off IGD_ENABLE_UPNP=no IGD_ENABLE_NATPMP=no IGD_CLIENT_DEFAULT_ROUTE=1
 bed_up hostile
 bed_up v1 IGD_FORCE_V1=yes
 bed_up seq
+bed_up vpn IGD_VPN_ROUTE=1
+bed_up vpnpmp IGD_VPN_ROUTE=1 IGD_ENABLE_UPNP=no
 other_host_maps v2 41900
 other_host_maps v2 42900
 other_host_maps v2 43900
@@ -149,6 +151,9 @@ godot map mapper --suite=port_mapper PORT_BASE=45000 HELD_PORT=45900
 godot v1 mapper-v1 --suite=port_mapper_v1 PORT_BASE=46000 HELD_PORT=46900
 # Last on its bed: it changes the client's LAN address.
 godot seq mapper-sequences --suite=port_mapper_sequences PORT_BASE=46000
+# A VPN holds the default route: the router is found on the LAN interface anyway.
+godot vpn vpn-route --suite=vpn_route PORT_BASE=46100
+godot vpnpmp vpn-route-pmp --suite=vpn_route_pmp PORT_BASE=46100
 
 # The engine-names build: our library under the engine's class names.
 rust/godot-upnp/build-addon.sh debug --features engine-names || exit 1

@@ -41,6 +41,11 @@
 #                        the IPv6 PCP socket is still opened). With IGD_ENABLE_UPNP=no as
 #                        well no daemon runs (miniupnpd refuses to), as on a router with
 #                        both switched off.
+#   IGD_VPN_ROUTE=1      as a VPN client sets up: a second client interface vpn0
+#                        (10.99.0.2/24, a veth whose peer vpn0p is in the client ns
+#                        too, so nothing leaves) holds the default route (metric 50) and
+#                        with it multicast (no 224.0.0.0/4 route); c0 keeps a default
+#                        route via the router with metric 500
 #   IGD_CLIENT_DEFAULT_ROUTE=1  a default route in the client ns via the router's LAN
 #                        address, so that default-gateway lookups (NAT-PMP/PCP) find it.
 #                        The router ns still has no default route: whatever the client
@@ -130,9 +135,22 @@ ip -n "$WAN_NS" link set w0 up
 
 # Client: SSDP multicast goes out c0 without needing -m; the WAN prefix is
 # reached through the router (only for end-to-end forwarding checks).
-[[ ${IGD_MCAST_ROUTE:-1} == 0 ]] || ip -n "$CLIENT_NS" route add 224.0.0.0/4 dev c0
+VPN_ROUTE=${IGD_VPN_ROUTE:-0}
+[[ ${IGD_MCAST_ROUTE:-1} == 0 || $VPN_ROUTE == 1 ]] || ip -n "$CLIENT_NS" route add 224.0.0.0/4 dev c0
 ip -n "$CLIENT_NS" route add "$WAN4.0/24" via "$LAN4.1"
-[[ ${IGD_CLIENT_DEFAULT_ROUTE:-0} != 1 ]] || ip -n "$CLIENT_NS" route add default via "$LAN4.1"
+if [[ $VPN_ROUTE == 1 ]]; then
+  # A VPN client's set-up: its interface holds the preferred default route (and so
+  # multicast), the LAN keeps a default route of its own with a higher metric. Both ends
+  # of the VPN's veth are in the client ns: what goes out vpn0 ends in vpn0p.
+  ip -n "$CLIENT_NS" link add vpn0 type veth peer name vpn0p
+  ip -n "$CLIENT_NS" link set vpn0p up
+  ip -n "$CLIENT_NS" link set vpn0 up
+  ip -n "$CLIENT_NS" addr add 10.99.0.2/24 dev vpn0
+  ip -n "$CLIENT_NS" route add default via 10.99.0.1 dev vpn0 metric 50
+  ip -n "$CLIENT_NS" route add default via "$LAN4.1" dev c0 metric 500
+elif [[ ${IGD_CLIENT_DEFAULT_ROUTE:-0} == 1 ]]; then
+  ip -n "$CLIENT_NS" route add default via "$LAN4.1"
+fi
 ip -n "$CLIENT_NS" -6 route add "${WAN6}:/64" via "${LAN6}:1"
 # WAN host: can reach the LAN prefix only through the router.
 ip -n "$WAN_NS" route add "$LAN4.0/24" via "$WAN4.2"

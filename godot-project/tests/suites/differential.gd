@@ -7,7 +7,9 @@ extends "res://tests/test_case.gd"
 const DOCUMENTED := {
 	"router.default_description":
 	'an empty description is sent as "Godot UPnP" (the engine sends "libminiupnpc")',
-	"multicast_if.default_if_error_lines": "a failed discovery prints one line saying why",
+	"multicast_if.default_if": "without discover_multicast_if, ours searches every LAN interface",
+	"multicast_if.default_if_error_lines": "and so finds the router where the engine cannot send",
+	"multicast_if.default_if_gateway": "(README: discovery on every interface)",
 	"private_wan.igd_status": "a router with a private/CGNAT external address is a working gateway",
 	"private_wan.gateway": "a router with a private/CGNAT external address is a working gateway",
 	"private_wan.add": "so mapping on it is tried, and the router's own refusal is returned",

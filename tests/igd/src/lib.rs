@@ -21,8 +21,11 @@ pub enum Mode {
     V1,
     /// No external address configured: the router's WAN address is private (CGNAT case).
     PrivateWan,
-    /// IGDv2, but the client has no multicast route (an interface must be chosen).
+    /// IGDv2, but the client has no multicast route (discovery must choose the interface).
     NoMulticastRoute,
+    /// IGDv2, and the client's default route (with multicast) goes through a VPN
+    /// interface, vpn0, while the router is on c0.
+    VpnRoute,
 }
 
 impl Mode {
@@ -32,6 +35,7 @@ impl Mode {
             Mode::V1 => vec![("IGD_FORCE_V1", "yes")],
             Mode::PrivateWan => vec![("IGD_EXT_IP", "none")],
             Mode::NoMulticastRoute => vec![("IGD_MCAST_ROUTE", "0")],
+            Mode::VpnRoute => vec![("IGD_VPN_ROUTE", "1")],
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::policy::Found;
 use crate::discover::{self, DiscoverOptions};
+use crate::net::interfaces;
 use crate::pmp;
 use std::net::Ipv4Addr;
 use std::thread;
@@ -64,10 +65,9 @@ impl Finder {
         }
         let mut pmp_pending = self.allow_nat_pmp;
         if pmp_pending {
-            let (tx, server) = (tx.clone(), self.pmp_server);
+            let (tx, servers) = (tx.clone(), self.pmp_servers());
             thread::spawn(move || {
-                let server = server.or_else(pmp::default_gateway);
-                let _ = tx.send(Answer::Pmp(server.and_then(|s| probe_pmp(s, Instant::now() + timeout))));
+                let _ = tx.send(Answer::Pmp(probe_first(&servers, Instant::now() + timeout)));
             });
         }
         let options = self.options.clone();
@@ -111,6 +111,37 @@ impl Finder {
         }
         pmp
     }
+}
+
+impl Finder {
+    /// Where to probe NAT-PMP/PCP: the server named, else every LAN interface's gateway
+    /// (the default route's first): a VPN holding the default route must not hide the
+    /// router.
+    fn pmp_servers(&self) -> Vec<Ipv4Addr> {
+        if let Some(server) = self.pmp_server {
+            return vec![server];
+        }
+        let mut servers: Vec<Ipv4Addr> = pmp::default_gateway().into_iter().collect();
+        for gateway in interfaces::search_order(interfaces::list(), false).into_iter().filter_map(|i| i.gateway_v4) {
+            if !servers.contains(&gateway) {
+                servers.push(gateway);
+            }
+        }
+        servers
+    }
+}
+
+/// Probes every server at once; the earliest answer wins (each probe ends by `deadline`).
+fn probe_first(servers: &[Ipv4Addr], deadline: Instant) -> Option<Found> {
+    let (tx, rx) = crossbeam_channel::bounded(servers.len().max(1));
+    for &server in servers {
+        let tx = tx.clone();
+        thread::spawn(move || {
+            let _ = tx.send(probe_pmp(server, deadline));
+        });
+    }
+    drop(tx);
+    rx.iter().flatten().next()
 }
 
 /// Whether NAT-PMP/PCP answers at `server` (a refusal, or a PCP-only server's answer,

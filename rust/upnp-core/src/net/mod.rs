@@ -2,5 +2,6 @@
 //! bounded by a deadline.
 
 pub mod http;
+pub mod interfaces;
 pub mod pmp;
 pub mod ssdp;

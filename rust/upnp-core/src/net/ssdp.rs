@@ -1,6 +1,10 @@
-//! The SSDP socket: where M-SEARCH requests go out and answers come back.
+//! The SSDP socket: where M-SEARCH requests go out and answers come back. Without a
+//! named interface a search goes to the group on every LAN interface (see
+//! [`interfaces::search_order`]) and, unicast, to each interface's gateway: some routers
+//! answer only one of the two.
 
 use crate::error::Error;
+use crate::net::interfaces::{self, LanInterface};
 use crate::protocol::quoted;
 use crate::protocol::ssdp::{self, GROUP_V4, GROUP_V6_LINK, GROUP_V6_SITE, SSDP_PORT};
 use crate::protocol::url::OwnAddress;
@@ -30,8 +34,18 @@ pub struct SocketConfig {
 #[derive(Debug)]
 pub struct SearchSocket {
     socket: UdpSocket,
-    /// Where each search goes, with the `HOST` header for that destination.
-    destinations: Vec<(SocketAddr, String)>,
+    /// Where each search goes.
+    destinations: Vec<Destination>,
+}
+
+/// One destination of every search.
+#[derive(Clone, Debug)]
+struct Destination {
+    to: SocketAddr,
+    /// The `HOST` header for it.
+    host: String,
+    /// The interface (by its IPv4 address) multicast leaves by, when not the system's choice.
+    via: Option<Ipv4Addr>,
 }
 
 /// Receive buffer asked for: about 3,000 typical answers.
@@ -87,20 +101,12 @@ impl SearchSocket {
             .bind(&bind_addr.into())
             .map_err(|e| socket_error(&format!("cannot bind the search socket to {bind_addr}"), e))?;
 
-        let destinations = match config.unicast_target {
-            Some(target) if target.is_ipv6() => vec![(target, ssdp::host_header_v6(GROUP_V6_LINK))],
-            Some(target) => vec![(target, ssdp::host_header_v4())],
-            None if ipv6 => {
-                let scope = match interface {
-                    Some(Interface::V6 { index }) => index,
-                    _ => 0,
-                };
-                vec![
-                    (SocketAddrV6::new(GROUP_V6_SITE, SSDP_PORT, 0, scope).into(), ssdp::host_header_v6(GROUP_V6_SITE)),
-                    (SocketAddrV6::new(GROUP_V6_LINK, SSDP_PORT, 0, scope).into(), ssdp::host_header_v6(GROUP_V6_LINK)),
-                ]
-            }
-            None => vec![(SocketAddrV4::new(GROUP_V4, SSDP_PORT).into(), ssdp::host_header_v4())],
+        let destinations = match (config.unicast_target, interface) {
+            (Some(target), _) if target.is_ipv6() => vec![Destination::to(target, ssdp::host_header_v6(GROUP_V6_LINK))],
+            (Some(target), _) => vec![Destination::to(target, ssdp::host_header_v4())],
+            (None, Some(Interface::V6 { index })) => v6_groups(index),
+            (None, Some(Interface::V4 { .. })) => vec![v4_group(None)],
+            (None, None) => every_interface(&interfaces::search_order(interfaces::list(), ipv6), ipv6),
         };
         Ok(SearchSocket { socket: socket.into(), destinations })
     }
@@ -110,11 +116,15 @@ impl SearchSocket {
     pub fn send_search(&self, st: &str, mx: u64) -> Result<(), Error> {
         let mut last_error = None;
         let mut sent = 0;
-        for (destination, host) in &self.destinations {
-            let request = ssdp::build_msearch(host, st, mx);
-            match self.socket.send_to(request.as_bytes(), destination) {
+        for destination in &self.destinations {
+            let request = ssdp::build_msearch(&destination.host, st, mx);
+            let sending = match destination.via {
+                Some(address) => socket2::SockRef::from(&self.socket).set_multicast_if_v4(&address),
+                None => Ok(()),
+            };
+            match sending.and_then(|()| self.socket.send_to(request.as_bytes(), destination.to)) {
                 Ok(_) => sent += 1,
-                Err(e) => last_error = Some((destination, e)),
+                Err(e) => last_error = Some((destination.to, e)),
             }
         }
         match (sent, last_error) {
@@ -160,6 +170,52 @@ impl SearchSocket {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.socket.local_addr().ok()
     }
+}
+
+impl Destination {
+    fn to(to: SocketAddr, host: String) -> Destination {
+        Destination { to, host, via: None }
+    }
+}
+
+/// The IPv4 group, left by the interface with `via` (or the system's choice).
+fn v4_group(via: Option<Ipv4Addr>) -> Destination {
+    Destination { to: SocketAddrV4::new(GROUP_V4, SSDP_PORT).into(), host: ssdp::host_header_v4(), via }
+}
+
+/// The site- and link-local IPv6 groups on the interface with index `scope` (0: the
+/// system's choice).
+fn v6_groups(scope: u32) -> Vec<Destination> {
+    [GROUP_V6_SITE, GROUP_V6_LINK]
+        .into_iter()
+        .map(|group| Destination::to(SocketAddrV6::new(group, SSDP_PORT, 0, scope).into(), ssdp::host_header_v6(group)))
+        .collect()
+}
+
+/// The group on each interface (IPv4: by its first routable address; IPv6: by index),
+/// then, for IPv4, each interface's gateway by unicast. No interface listed: the system's
+/// choice, as before.
+fn every_interface(chosen: &[LanInterface], ipv6: bool) -> Vec<Destination> {
+    if ipv6 {
+        return match chosen.is_empty() {
+            true => v6_groups(0),
+            false => chosen.iter().flat_map(|i| v6_groups(i.index)).collect(),
+        };
+    }
+    let mut destinations: Vec<Destination> = chosen
+        .iter()
+        .filter_map(|i| i.ipv4.iter().copied().find(|a| !a.is_link_local()))
+        .map(|address| v4_group(Some(address)))
+        .collect();
+    if destinations.is_empty() {
+        destinations.push(v4_group(None));
+    }
+    let mut gateways: Vec<Ipv4Addr> = chosen.iter().filter_map(|i| i.gateway_v4).collect();
+    gateways.dedup();
+    destinations.extend(
+        gateways.into_iter().map(|g| Destination::to(SocketAddrV4::new(g, SSDP_PORT).into(), ssdp::host_header_v4())),
+    );
+    destinations
 }
 
 #[cfg(unix)]
