@@ -8,23 +8,30 @@ reached it and the answer came back through the router. A refusal (ICMP port
 unreachable, TCP reset: the router had no mapping) or no answer within the timeout
 means it did not arrive.
 
-Usage: probe.py HOST PORT TOKEN [--udp] [--tcp] [--tries N] [--timeout SECONDS]
+Usage: probe.py HOST PORT TOKEN [--udp] [--tcp] [--tries N] [--timeout SECONDS] [--wait-go]
 (neither --udp nor --tcp: both). Up to N tries per protocol (default 1, at most 20),
 each waiting at most SECONDS (default 1, at most 5) for the echo; a try ended early by
-a refusal is followed by the next one 0.1 s later. Prints one JSON line:
+a refusal is followed by the next one 0.1 s later; UDP and TCP are probed at the same
+time. --wait-go: print "ready", then start probing only when a line arrives on stdin (at
+most 30 s; then, or on end of input, exit 3 without probing), so that a caller can start
+the prober early and time the probes from its own event, without the interpreter's
+start-up. Prints one JSON line:
   {"UDP": {"arrived": true, "tries": 1, "rtt_ms": 0.4, "since_start_ms": 1.2,
            "error": ""}, "TCP": {...}}
-rtt_ms: from the successful try's send to the echo; since_start_ms: from the prober's
-start to the echo; error: the last failure ("refused", "timeout", "wrong answer ...").
-Exit status 0 whatever arrived (2 on bad arguments).
+rtt_ms: from the successful try's send to the echo; since_start_ms: from the start of
+probing (the go line with --wait-go) to the echo; error: the last failure ("refused",
+"timeout", "wrong answer ..."). Exit status 0 whatever arrived (2 on bad arguments).
 """
 
 import argparse
 import json
+import select
 import socket
+import sys
+import threading
 import time
 
-START = time.monotonic()
+GO_WAIT_S = 30.0
 
 
 def elapsed_ms(since: float) -> float:
@@ -70,22 +77,30 @@ def tcp_try(host: str, port: int, token: bytes, timeout: float) -> str:
     return "" if answer == token + b"\n" else "wrong answer %r" % answer[:64]
 
 
-def probe(try_once, host: str, port: int, token: bytes, tries: int, timeout: float) -> dict:
+def probe(try_once, start: float, args: argparse.Namespace) -> dict:
+    """Up to args.tries tries of `try_once`; the report of the first that arrived."""
+    token = args.token.encode()
     error = ""
-    for attempt in range(1, tries + 1):
+    for attempt in range(1, args.tries + 1):
         sent = time.monotonic()
-        error = try_once(host, port, token, timeout)
+        error = try_once(args.host, args.port, token, args.timeout)
         if not error:
             return {
                 "arrived": True,
                 "tries": attempt,
                 "rtt_ms": elapsed_ms(sent),
-                "since_start_ms": elapsed_ms(START),
+                "since_start_ms": elapsed_ms(start),
                 "error": "",
             }
-        if attempt < tries and time.monotonic() - sent < timeout:
+        if attempt < args.tries and time.monotonic() - sent < args.timeout:
             time.sleep(0.1)
-    return {"arrived": False, "tries": tries, "rtt_ms": None, "since_start_ms": None, "error": error}
+    return {
+        "arrived": False,
+        "tries": args.tries,
+        "rtt_ms": None,
+        "since_start_ms": None,
+        "error": error,
+    }
 
 
 def main() -> None:
@@ -97,17 +112,30 @@ def main() -> None:
     parser.add_argument("--tcp", action="store_true")
     parser.add_argument("--tries", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1.0)
+    parser.add_argument("--wait-go", action="store_true")
     args = parser.parse_args()
     if not 1 <= args.port <= 65535 or not 1 <= args.tries <= 20 or not 0 < args.timeout <= 5:
         parser.error("port 1-65535, tries 1-20, timeout (0, 5] seconds")
-    token = args.token.encode()
+    if args.wait_go:
+        print("ready", flush=True)
+        ready, _, _ = select.select([sys.stdin], [], [], GO_WAIT_S)
+        if not ready or not sys.stdin.readline():
+            sys.exit(3)
+    start = time.monotonic()
     both = not (args.udp or args.tcp)
     result = {}
-    if args.udp or both:
-        result["UDP"] = probe(udp_try, args.host, args.port, token, args.tries, args.timeout)
-    if args.tcp or both:
-        result["TCP"] = probe(tcp_try, args.host, args.port, token, args.tries, args.timeout)
-    print(json.dumps(result), flush=True)
+    threads = []
+    for wanted, name, try_once in [(args.udp, "UDP", udp_try), (args.tcp, "TCP", tcp_try)]:
+        if wanted or both:
+            # a thread per protocol: neither waits for the other's tries
+            def run(name=name, try_once=try_once):
+                result[name] = probe(try_once, start, args)
+
+            threads.append(threading.Thread(target=run))
+            threads[-1].start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps(result, sort_keys=True), flush=True)
 
 
 if __name__ == "__main__":
