@@ -10,6 +10,11 @@
 #     address change), and a game that quits while the node is discovering and once
 #     it has mapped (must exit at once, cleanly: exit code 0, no leak report, nothing
 #     left on the router);
+#   - forwarding, on beds whose external address the WAN namespace reaches (igd-up.sh
+#     IGD_FORWARD=1; UPnP, and UPnP off with NAT-PMP/PCP on): a datagram and a TCP
+#     connection from the WAN side (tests/testbed/probe.py) reach the Godot process
+#     while UPNPPortMapper or RustUPNP holds the mapping, and are refused once it is
+#     removed or the router rebooted, until the node re-adds it;
 #   - a panic injected into our code (panic suite); 10,000 add/delete cycles against a
 #     simulated router with resident memory measured (memory suite); the router among
 #     misbehaving LAN devices (hostile_lan suite, tests/godot/hostile-lan.sh).
@@ -33,7 +38,7 @@ bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines 
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
 }
-trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp; do bed_down $b; done' EXIT
+trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp fwd fwdpmp; do bed_down $b; done' EXIT
 
 # godot BED LABEL ARGS...: one headless run in the bed's client namespace.
 godot() {
@@ -82,6 +87,8 @@ bed_up v1 IGD_FORCE_V1=yes
 bed_up seq
 bed_up vpn IGD_VPN_ROUTE=1
 bed_up vpnpmp IGD_VPN_ROUTE=1 IGD_ENABLE_UPNP=no
+bed_up fwd IGD_FORWARD=1
+bed_up fwdpmp IGD_FORWARD=1 IGD_ENABLE_UPNP=no IGD_CLIENT_DEFAULT_ROUTE=1
 other_host_maps v2 41900
 other_host_maps v2 42900
 other_host_maps v2 43900
@@ -119,6 +126,8 @@ tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"
 godot pmp mapper-pmp --suite=port_mapper_pmp PORT_BASE=47000
 godot off mapper-off --suite=port_mapper_off PORT_BASE=47000
 godot private mapper-private --suite=port_mapper_private PORT_BASE=47000
+godot fwd forwarding --suite=forwarding PORT_BASE=49000
+godot fwdpmp forwarding-pmp --suite=forwarding_pmp PORT_BASE=49000
 # quit_game runs on the map bed before the suite that restarts its router.
 
 # quit_game BED WHEN: a game quits while UPNPPortMapper is discovering or once it has

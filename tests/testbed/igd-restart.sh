@@ -8,7 +8,9 @@
 #   IGD_STATE_DIR       the bed's state directory (default: $TMPDIR/igd-<router ns>,
 #                       as for igd-up.sh); its bed.env says how the bed was made
 #   IGD_EXT_IP          the external address the new daemon reports (an IPv4 address,
-#                       or none, as for igd-up.sh); default: keep the current one
+#                       or none, as for igd-up.sh); default: keep the current one. On a
+#                       bed made with IGD_FORWARD=1 the address on the router's wan0 and
+#                       the WAN host's route to it move to the new address (none: both go)
 #   IGD_CLEAR_LEASES=1  forget every mapping, as a rebooted router does: the lease file
 #                       is removed and the firewall's mapping chains are flushed.
 #                       Without it the new daemon reloads the mappings from the lease
@@ -56,6 +58,18 @@ rm -f "$STATE_DIR/daemon.pid" "$STATE_DIR/miniupnpd.pid"
 
 # 2. a new external address
 if [[ -n ${IGD_EXT_IP:-} ]]; then
+  old_ext_ip=$(sed -n 's/^ext_ip=//p' "$CONF")
+  if [[ ${FORWARD:-0} == 1 && $old_ext_ip != "$IGD_EXT_IP" ]]; then
+    # the forwarding mode (igd-up.sh IGD_FORWARD=1) follows the address
+    if [[ -n $old_ext_ip ]]; then
+      ip -n "$ROUTER_NS" addr del "$old_ext_ip/32" dev wan0
+      ip -n "$WAN_NS" route del "$old_ext_ip/32" via "$WAN4.2"
+    fi
+    if [[ $IGD_EXT_IP != none ]]; then
+      ip -n "$ROUTER_NS" addr add "$IGD_EXT_IP/32" dev wan0
+      ip -n "$WAN_NS" route add "$IGD_EXT_IP/32" via "$WAN4.2"
+    fi
+  fi
   sed -i '/^ext_ip=/d' "$CONF"
   [[ $IGD_EXT_IP == none ]] || echo "ext_ip=$IGD_EXT_IP" >>"$CONF"
   log "external address now $IGD_EXT_IP"

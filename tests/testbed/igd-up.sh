@@ -23,7 +23,8 @@
 #   IGD_STATE_DIR        where config/log/pid/leases go (default: $TMPDIR/igd-<router ns>)
 #   IGD_HTTP_PORT        miniupnpd HTTP port (default 5000)
 #   IGD_EXT_IP           external address miniupnpd reports (default 11.22.33.44, must
-#                        not be private/reserved for miniupnpd 2.3.1; never contacted).
+#                        not be private/reserved for miniupnpd 2.3.1; never contacted
+#                        unless IGD_FORWARD=1).
 #                        IGD_EXT_IP=none drops ext_ip: the daemon then reads the private
 #                        WAN address and refuses to forward (a "behind CGNAT" router)
 #   IGD_FORCE_V1=yes     serve an IGDv1 description instead of IGDv2
@@ -50,6 +51,16 @@
 #                        address, so that default-gateway lookups (NAT-PMP/PCP) find it.
 #                        The router ns still has no default route: whatever the client
 #                        sends to other addresses dies in the router.
+#   IGD_FORWARD=1        the external address is reachable from the WAN ns, so that a
+#                        mapping can be proven to forward: wan0 holds IGD_EXT_IP/32 as
+#                        well and the WAN ns routes it via the router's WAN address. What
+#                        the WAN host sends to IGD_EXT_IP:port is then DNATed to the LAN by
+#                        miniupnpd's own rules (or refused by the router when there is no
+#                        mapping: TCP reset, ICMP port unreachable); the client answers via
+#                        its route to the WAN prefix. Still no default route anywhere but
+#                        the client's optional one. Needs an IGD_EXT_IP address (not none).
+#                        igd-restart.sh keeps the mode and moves the address on a new
+#                        IGD_EXT_IP.
 # The bed's settings are kept in $IGD_STATE_DIR/bed.env for igd-restart.sh.
 set -euo pipefail
 
@@ -71,9 +82,14 @@ NFT_TABLE=igd
 MINIUPNPD=${IGD_MINIUPNPD:-miniupnpd}
 ENABLE_UPNP=${IGD_ENABLE_UPNP:-yes}
 ENABLE_NATPMP=${IGD_ENABLE_NATPMP:-yes}
+FORWARD=${IGD_FORWARD:-0}
 for v in ENABLE_UPNP ENABLE_NATPMP; do
   [[ ${!v} == yes || ${!v} == no ]] || { echo "IGD_$v must be yes or no, not '${!v}'" >&2; exit 1; }
 done
+[[ $FORWARD == 0 || $FORWARD == 1 ]] || { echo "IGD_FORWARD must be 0 or 1, not '$FORWARD'" >&2; exit 1; }
+if [[ $FORWARD == 1 && ! $EXT_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]; then
+  echo "IGD_FORWARD=1 needs an IPv4 IGD_EXT_IP, not '$EXT_IP'" >&2; exit 1
+fi
 
 log() { printf '[igd-up %s] %s\n' "$(date +%T.%N | cut -c1-12)" "$*" >&2; }
 T0=$(date +%s.%N)
@@ -158,6 +174,13 @@ ip -n "$WAN_NS" -6 route add "${LAN6}:/64" via "${WAN6}:2"
 
 ip netns exec "$ROUTER_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 
+# Forwarding mode: the external address becomes one of the router's own, on its WAN
+# side (a host route, so nothing else changes), reachable from the WAN host only.
+if [[ $FORWARD == 1 ]]; then
+  ip -n "$ROUTER_NS" addr add "$EXT_IP/32" dev wan0
+  ip -n "$WAN_NS" route add "$EXT_IP/32" via "$WAN4.2"
+fi
+
 # 3. firewall skeleton miniupnpd fills in ------------------------------------
 if [[ $BACKEND == nftables ]]; then
 ip netns exec "$ROUTER_NS" nft -f - <<EOF
@@ -232,6 +255,8 @@ BACKEND=$BACKEND
 MINIUPNPD=$MINIUPNPD
 ENABLE_UPNP=$ENABLE_UPNP
 ENABLE_NATPMP=$ENABLE_NATPMP
+FORWARD=$FORWARD
+WAN4=$WAN4
 EOF
 
 # 5. start it and wait for the sockets that are switched on
@@ -277,4 +302,5 @@ IGD_STATE_DIR=$STATE_DIR
 IGD_BACKEND=$BACKEND
 IGD_ENABLE_UPNP=$ENABLE_UPNP
 IGD_ENABLE_NATPMP=$ENABLE_NATPMP
+IGD_FORWARD=$FORWARD
 EOF

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Forwarding prober for the test bed's WAN namespace (igd-up.sh IGD_FORWARD=1).
+
+Sends TOKEN to HOST:PORT (the router's external address and a mapped port) as a UDP
+datagram and over a TCP connection, and reports whether each arrived: the listener
+behind the mapping echoes what it got, so an answer equal to TOKEN proves the packet
+reached it and the answer came back through the router. A refusal (ICMP port
+unreachable, TCP reset: the router had no mapping) or no answer within the timeout
+means it did not arrive.
+
+Usage: probe.py HOST PORT TOKEN [--udp] [--tcp] [--tries N] [--timeout SECONDS] [--wait-go]
+(neither --udp nor --tcp: both). Up to N tries per protocol (default 1, at most 20),
+each waiting at most SECONDS (default 1, at most 5) for the echo; a try ended early by
+a refusal is followed by the next one 0.1 s later; UDP and TCP are probed at the same
+time. --wait-go: print "ready", then start probing only when a line arrives on stdin (at
+most 30 s; then, or on end of input, exit 3 without probing), so that a caller can start
+the prober early and time the probes from its own event, without the interpreter's
+start-up. Prints one JSON line:
+  {"UDP": {"arrived": true, "tries": 1, "rtt_ms": 0.4, "since_start_ms": 1.2,
+           "error": ""}, "TCP": {...}}
+rtt_ms: from the successful try's send to the echo; since_start_ms: from the start of
+probing (the go line with --wait-go) to the echo; error: the last failure ("refused",
+"timeout", "wrong answer ..."). Exit status 0 whatever arrived (2 on bad arguments).
+"""
+
+import argparse
+import json
+import select
+import socket
+import sys
+import threading
+import time
+
+GO_WAIT_S = 30.0
+
+
+def elapsed_ms(since: float) -> float:
+    return round((time.monotonic() - since) * 1000.0, 2)
+
+
+def udp_try(host: str, port: int, token: bytes, timeout: float) -> str:
+    """One datagram out, its echo back: "" when it arrived, else why not."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        # connected: only the mapped address may answer, and an ICMP port
+        # unreachable from the router is reported as a refusal
+        sock.connect((host, port))
+        sock.settimeout(timeout)
+        sock.send(token)
+        try:
+            answer = sock.recv(2048)
+        except ConnectionRefusedError:
+            return "refused"
+        except socket.timeout:
+            return "timeout"
+        except OSError as err:
+            return "error: %s" % err
+        return "" if answer == token else "wrong answer %r" % answer[:64]
+
+
+def tcp_try(host: str, port: int, token: bytes, timeout: float) -> str:
+    """One connection, TOKEN and a newline out, the same line back."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(token + b"\n")
+            answer = b""
+            while not answer.endswith(b"\n") and len(answer) < 2048:
+                chunk = sock.recv(2048)
+                if not chunk:
+                    break
+                answer += chunk
+    except ConnectionRefusedError:
+        return "refused"
+    except socket.timeout:
+        return "timeout"
+    except OSError as err:
+        return "error: %s" % err
+    return "" if answer == token + b"\n" else "wrong answer %r" % answer[:64]
+
+
+def probe(try_once, start: float, args: argparse.Namespace) -> dict:
+    """Up to args.tries tries of `try_once`; the report of the first that arrived."""
+    token = args.token.encode()
+    error = ""
+    for attempt in range(1, args.tries + 1):
+        sent = time.monotonic()
+        error = try_once(args.host, args.port, token, args.timeout)
+        if not error:
+            return {
+                "arrived": True,
+                "tries": attempt,
+                "rtt_ms": elapsed_ms(sent),
+                "since_start_ms": elapsed_ms(start),
+                "error": "",
+            }
+        if attempt < args.tries and time.monotonic() - sent < args.timeout:
+            time.sleep(0.1)
+    return {
+        "arrived": False,
+        "tries": args.tries,
+        "rtt_ms": None,
+        "since_start_ms": None,
+        "error": error,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("token")
+    parser.add_argument("--udp", action="store_true")
+    parser.add_argument("--tcp", action="store_true")
+    parser.add_argument("--tries", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=1.0)
+    parser.add_argument("--wait-go", action="store_true")
+    args = parser.parse_args()
+    if not 1 <= args.port <= 65535 or not 1 <= args.tries <= 20 or not 0 < args.timeout <= 5:
+        parser.error("port 1-65535, tries 1-20, timeout (0, 5] seconds")
+    if args.wait_go:
+        print("ready", flush=True)
+        ready, _, _ = select.select([sys.stdin], [], [], GO_WAIT_S)
+        if not ready or not sys.stdin.readline():
+            sys.exit(3)
+    start = time.monotonic()
+    both = not (args.udp or args.tcp)
+    result = {}
+    threads = []
+    for wanted, name, try_once in [(args.udp, "UDP", udp_try), (args.tcp, "TCP", tcp_try)]:
+        if wanted or both:
+            # a thread per protocol: neither waits for the other's tries
+            def run(name=name, try_once=try_once):
+                result[name] = probe(try_once, start, args)
+
+            threads.append(threading.Thread(target=run))
+            threads[-1].start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps(result, sort_keys=True), flush=True)
+
+
+if __name__ == "__main__":
+    main()
