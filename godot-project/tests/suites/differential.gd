@@ -9,7 +9,7 @@ const DOCUMENTED := {
 	'an empty description is sent as "Godot UPnP" (the engine sends "libminiupnpc")',
 	"multicast_if.default_if": "without discover_multicast_if, ours searches every LAN interface",
 	"multicast_if.default_if_error_lines": "and so finds the router where the engine cannot send",
-	"multicast_if.default_if_gateway": "(README: discovery on every interface)",
+	"multicast_if.default_if_devices": "(README: discovery on every interface)",
 	"private_wan.igd_status": "a router with a private/CGNAT external address is a working gateway",
 	"private_wan.gateway": "a router with a private/CGNAT external address is a working gateway",
 	"private_wan.add": "so mapping on it is tried, and the router's own refusal is returned",
