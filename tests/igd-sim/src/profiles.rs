@@ -176,8 +176,9 @@ pub fn invalid_args_for_leases(ip: IpAddr) -> DeviceSpec {
 
 /// A router that answers 501 ActionFailed where 718 ConflictInMappingEntry is meant:
 /// the port is held by another client (nicotine-plus/nicotine-plus#2088, Linksys:
-/// "Error code 501: ActionFailed" for a port forwarded to another address; libtorrent's
-/// `src/upnp.cpp` treats 501 as a conflict and tries another port).
+/// "Error code 501: ActionFailed" for a port forwarded to another address). libtorrent
+/// treats 501 like 718 and tries another port: arvidn/libtorrent `src/upnp.cpp` at
+/// 069017e3348e8998ad585c86a5b7eba035d47006, "some routers return 501 action failed".
 pub fn action_failed_for_conflicts(ip: IpAddr) -> DeviceSpec {
     DeviceSpec::igd_v1().on_ip(ip).with_soap(SoapSpec { conflict_code: 501, ..SoapSpec::new(IgdVersion::V1) })
 }
