@@ -374,4 +374,31 @@ mod mapper {
         assert_eq!(ours(&sim), both_on(MAPPER_PORT));
         refresh_then_stop(&sim, mapper, &both_on(MAPPER_PORT));
     }
+
+    /// ARRIS NVG578LX: 402 for a lease > 0. Before: the mapping failed with INVALID_ARGS.
+    #[test]
+    fn invalid_args_402_for_a_lease_retries_with_lease_0() {
+        let sim = common::start(vec![profiles::invalid_args_for_leases(ip(31))]);
+        let mapper = Mapper::start(config(&sim), None);
+        let events = until_completed(&mapper);
+        println!("402: events {events:?}; leases asked {:?}; table {:?}", leases_asked(&sim), ours(&sim));
+        assert!(events.contains(&Event::Completed(UpnpResult::Success)), "{events:?}");
+        assert_eq!(ours(&sim), both_on(MAPPER_PORT));
+        refresh_then_stop(&sim, mapper, &both_on(MAPPER_PORT));
+    }
+
+    /// Linksys: 501 where 718 is meant, the port held by another client. Before: the
+    /// mapping failed with ACTION_FAILED; now the next port is taken.
+    #[test]
+    fn action_failed_501_for_a_held_port_falls_back_to_the_next_port() {
+        let sim = common::start(vec![profiles::action_failed_for_conflicts(ip(32))]);
+        sim.insert_mapping(other_clients(0, MAPPER_PORT, "UDP"));
+        sim.insert_mapping(other_clients(0, MAPPER_PORT, "TCP"));
+        let mapper = Mapper::start(config(&sim), None);
+        let events = until_completed(&mapper);
+        println!("501: events {events:?}; table {:?}", ours(&sim));
+        assert!(events.contains(&Event::Completed(UpnpResult::Success)), "{events:?}");
+        assert_eq!(ours(&sim), both_on(MAPPER_PORT + 1));
+        refresh_then_stop(&sim, mapper, &both_on(MAPPER_PORT + 1));
+    }
 }
