@@ -134,6 +134,8 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
     };
 
     let mut verdicts = Vec::new();
+    // The usable service whose address ranks best so far (see `address_rank`).
+    let mut best: Option<(u8, Gateway, Option<String>)> = None;
     let mut fallback: Option<(Gateway, Option<String>)> = None;
     for service in services {
         let gateway = match device_url(&base, &service.control_url, location)
@@ -158,9 +160,15 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
         verdicts.push(verdict);
         match verdict {
             ConnectionVerdict::Usable => {
-                device.gateway = Some(gateway);
-                device.external_address = external.ok();
-                break;
+                let external = external.ok();
+                let rank = address_rank(external.as_deref());
+                if best.as_ref().is_none_or(|(best_rank, ..)| rank < *best_rank) {
+                    best = Some((rank, gateway, external));
+                }
+                // A public address is as good as it gets: ask no further service.
+                if rank == 0 {
+                    break;
+                }
             }
             ConnectionVerdict::Disconnected if fallback.is_none() => {
                 let state = status.map(|s| s.connection_status).unwrap_or_default();
@@ -175,13 +183,27 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
         }
     }
     device.status = igd::device_status(&verdicts);
-    if device.status == IgdStatus::Ok {
+    if let Some((_, gateway, external)) = best {
+        device.gateway = Some(gateway);
+        device.external_address = external;
         device.note = behind_nat_note(device.external_address.as_deref());
     } else if let Some((gateway, external)) = fallback {
         device.gateway = Some(gateway);
         device.external_address = external;
     }
     device
+}
+
+/// How good a connected service's external address is, best first: public (0), private
+/// or carrier-grade NAT (1), none or unknown (2). Of several connected services (a
+/// router with two WAN links, MikroTik CHR in tailscale/tailscale#8364), the best one
+/// is used, as Tailscale's `selectBestService` does.
+fn address_rank(external_address: Option<&str>) -> u8 {
+    match external_address.map_or(ExternalAddressKind::Unknown, igd::classify_external_address) {
+        ExternalAddressKind::Public => 0,
+        ExternalAddressKind::Private => 1,
+        ExternalAddressKind::Unknown => 2,
+    }
 }
 
 /// A caveat for a working gateway whose external address is not public ("" if public).

@@ -235,11 +235,18 @@ impl<'a> Search<'a> {
     /// miniupnpd delays its answers and its HTTP service by about 25 ms per M-SEARCH in
     /// flight (measured on the test bed: one search, description in 2 ms; four searches
     /// sent twice, 100 ms).
+    ///
+    /// The IGD search after `ssdp:all` ([`ssdp::is_igd_companion`]) goes out with the
+    /// first repeat instead, when no answer names an IGD by then.
     fn search_schedule(&self) -> Vec<ScheduledSearch> {
         let step = self.options.timeout / self.targets.len() as u32;
         let mut schedule = Vec::new();
         for search in 0..self.targets.len() {
-            let first = self.start + step * search as u32;
+            let first = if ssdp::is_igd_companion(self.targets, search) {
+                self.start + RESEND_AFTER.min(step / 2)
+            } else {
+                self.start + step * search as u32
+            };
             schedule.push(ScheduledSearch { at: first, search, repeat: false });
             schedule.push(ScheduledSearch { at: first + RESEND_AFTER.min(step / 2), search, repeat: true });
         }
@@ -249,7 +256,11 @@ impl<'a> Search<'a> {
     }
 
     fn should_send(&self, send: &ScheduledSearch, already_sent: bool) -> bool {
-        if send.repeat {
+        if ssdp::is_igd_companion(self.targets, send.search) {
+            // Its answers count as `ssdp:all`'s (the engine lists them together).
+            let igd_answered = self.answers.iter().any(|a| ssdp::names_igd(&a.st));
+            !igd_answered && (already_sent || !send.repeat)
+        } else if send.repeat {
             already_sent && !self.answers.iter().any(|a| a.search == send.search)
         } else {
             self.answers.is_empty()

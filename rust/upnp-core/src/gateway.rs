@@ -74,11 +74,12 @@ impl Gateway {
         crate::protocol::description::supports_add_any(&self.service_type)
     }
 
-    /// `GetExternalIPAddress`: the router's WAN address ("" when it does not know).
+    /// `GetExternalIPAddress`: the router's WAN address ("" when it does not know, or
+    /// says `0.0.0.0`).
     pub fn external_ip_address(&self, deadline: Instant) -> Result<String, Error> {
         let out = self.call("GetExternalIPAddress", &[], deadline)?;
         output(&out, "NewExternalIPAddress")
-            .map(str::to_string)
+            .map(igd::external_address_value)
             .ok_or_else(|| Error::InvalidResponse("GetExternalIPAddress: no NewExternalIPAddress".into()))
     }
 

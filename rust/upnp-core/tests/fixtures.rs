@@ -215,7 +215,7 @@ fn ssdp_msearch_answers_parse_with_their_location_st_and_usn() {
                 assert_eq!(d.from, expected_sender(file), "{}/{file}", mode.dir());
                 assert_eq!(ssdp::parse_answer(&d.bytes), Ok(expected.clone()), "{}/{file}", mode.dir());
                 assert_eq!(ssdp::search_index(&ssdp::IGD_SEARCH_TARGETS, st), search, "{st}");
-                assert_eq!(ssdp::search_index(&ssdp::ALL_SEARCH_TARGET, st), 0, "{st}");
+                assert_eq!(ssdp::search_index(&ssdp::ALL_SEARCH_TARGETS, st), 0, "{st}");
                 // The engine's default filter keeps the gateway answers only.
                 assert_eq!(ssdp::filter_matches(ssdp::DEFAULT_FILTER, st), st.contains("InternetGatewayDevice"));
                 checked += 1;
@@ -241,7 +241,7 @@ fn ssdp_all_answers_name_13_targets_twice_and_group_by_search() {
             assert_eq!(answer.location, LOCATION_V4);
             assert_eq!(answer.usn, expected_usn(st, uuid));
             assert_eq!(ssdp::search_index(&ssdp::IGD_SEARCH_TARGETS, &answer.st), search, "{st}");
-            assert_eq!(ssdp::search_index(&ssdp::ALL_SEARCH_TARGET, &answer.st), 0, "{st}");
+            assert_eq!(ssdp::search_index(&ssdp::ALL_SEARCH_TARGETS, &answer.st), 0, "{st}");
             *seen.entry(answer.st).or_default() += 1;
         }
         assert_eq!(seen.len(), 13, "{}", mode.dir());

@@ -408,7 +408,8 @@ fn control(
     match fault {
         None => {}
         Some(SoapFault::Upnp { code, description }) => {
-            return xml(conn, 500, soap::fault(code, &description).as_bytes());
+            let prefix = lock(&device.igd).spec.envelope_prefix.clone();
+            return xml(conn, 500, soap::fault(&prefix, code, &description).as_bytes());
         }
         Some(SoapFault::WrongBody(body)) => return xml(conn, 200, &body),
         Some(SoapFault::EmptyBody) => return xml(conn, 200, b""),
@@ -424,10 +425,14 @@ fn control(
     } else {
         parsed.namespace.clone().unwrap_or_else(|| lock(&device.igd).spec.service_type.clone())
     };
-    let result = lock(&device.igd).call(&action, &parsed.args, peer.ip());
+    let path = request.path.split('?').next().unwrap_or("");
+    let (result, prefix) = {
+        let mut igd = lock(&device.igd);
+        (igd.call(&action, &parsed.args, peer.ip(), path), igd.spec.envelope_prefix.clone())
+    };
     match result {
-        Ok(outputs) => xml(conn, 200, soap::response(&action, &service_type, &outputs).as_bytes()),
-        Err((code, description)) => xml(conn, 500, soap::fault(code, description).as_bytes()),
+        Ok(outputs) => xml(conn, 200, soap::response(&prefix, &action, &service_type, &outputs).as_bytes()),
+        Err((code, description)) => xml(conn, 500, soap::fault(&prefix, code, description).as_bytes()),
     }
 }
 

@@ -101,14 +101,25 @@ impl IgdState {
         self.mappings.iter().position(|m| m.external_port == port && m.protocol == protocol)
     }
 
-    /// Runs one action for a requester at `peer`.
-    pub(crate) fn call(&mut self, action: &str, args: &[(String, String)], peer: IpAddr) -> Result<Outputs, UpnpError> {
+    /// Runs one action for a requester at `peer`, posted to control URL `path`.
+    pub(crate) fn call(
+        &mut self,
+        action: &str,
+        args: &[(String, String)],
+        peer: IpAddr,
+        path: &str,
+    ) -> Result<Outputs, UpnpError> {
         self.expire();
         let args = Args(args);
+        let connection = self.spec.connections.iter().find(|c| c.path == path);
+        let (status, external_ip) = match connection {
+            Some(c) => (c.connection_status.clone(), c.external_ip.clone()),
+            None => (self.spec.connection_status.clone(), self.spec.external_ip.clone()),
+        };
         match action {
-            "GetExternalIPAddress" => Ok(vec![("NewExternalIPAddress", self.spec.external_ip.clone())]),
+            "GetExternalIPAddress" => Ok(vec![("NewExternalIPAddress", external_ip)]),
             "GetStatusInfo" => Ok(vec![
-                ("NewConnectionStatus", self.spec.connection_status.clone()),
+                ("NewConnectionStatus", status),
                 ("NewLastConnectionError", "ERROR_NONE".to_string()),
                 ("NewUptime", self.started.elapsed().as_secs().to_string()),
             ]),
@@ -136,6 +147,10 @@ impl IgdState {
         ) else {
             return Err(INVALID_ARGS);
         };
+        let lease_asked = args.get("NewLeaseDuration").unwrap_or("0").trim();
+        if let Some(code) = self.spec.refuse_leases.filter(|_| lease_asked != "0") {
+            return Err((code, error_name(code)));
+        }
         let Ok(client_ip) = client.parse::<Ipv4Addr>() else {
             return Err(ACTION_FAILED);
         };
@@ -155,7 +170,9 @@ impl IgdState {
         let client = client_ip.to_string();
         let port = if any { self.pick_port(external, protocol, &client)? } else { external };
         match self.position(port, protocol) {
-            Some(i) if self.mappings[i].internal_client != client => return Err(CONFLICT),
+            Some(i) if self.mappings[i].internal_client != client => {
+                return Err((self.spec.conflict_code, error_name(self.spec.conflict_code)));
+            }
             Some(_) => {}
             None if self.mappings.len() >= self.spec.max_mappings => return Err(NO_PORT_MAPS),
             None => {}
@@ -249,6 +266,17 @@ impl IgdState {
     }
 }
 
+/// The UPnP name of an error code, for codes a profile may choose.
+fn error_name(code: u32) -> &'static str {
+    match code {
+        402 => INVALID_ARGS.1,
+        501 => ACTION_FAILED.1,
+        718 => CONFLICT.1,
+        725 => "OnlyPermanentLeasesSupported",
+        _ => "UPnPError",
+    }
+}
+
 struct Args<'a>(&'a [(String, String)]);
 
 impl Args<'_> {
@@ -314,6 +342,37 @@ mod tests {
 
     const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 2));
 
+    impl IgdState {
+        fn call_test(&mut self, action: &str, args: &[(String, String)], peer: IpAddr) -> Result<Outputs, UpnpError> {
+            self.call(action, args, peer, crate::CONTROL_PATH)
+        }
+    }
+
+    #[test]
+    fn profiles_refuse_leases_and_name_conflicts_their_way() {
+        let mut spec = SoapSpec::new(IgdVersion::V1);
+        spec.refuse_leases = Some(725);
+        spec.conflict_code = 501;
+        let mut igd = IgdState::new(0, spec);
+        assert_eq!(
+            igd.call_test("AddPortMapping", &add("40000", "10.77.0.2", "60"), PEER),
+            Err((725, "OnlyPermanentLeasesSupported"))
+        );
+        assert_eq!(igd.call_test("AddPortMapping", &add("40000", "10.77.0.2", "0"), PEER), Ok(vec![]));
+        assert_eq!(igd.call_test("AddPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err((501, "ActionFailed")));
+    }
+
+    #[test]
+    fn each_connection_path_answers_its_own_state() {
+        let mut spec = SoapSpec::new(IgdVersion::V1);
+        spec.connections = vec![crate::ConnectionState::new("/a", "Disconnected", "")];
+        let mut igd = IgdState::new(0, spec);
+        let status = |igd: &mut IgdState, path| igd.call("GetStatusInfo", &[], PEER, path).unwrap()[0].1.clone();
+        assert_eq!(status(&mut igd, "/a"), "Disconnected");
+        assert_eq!(status(&mut igd, "/b"), "Connected");
+        assert_eq!(igd.call("GetExternalIPAddress", &[], PEER, "/a").unwrap()[0].1, "");
+    }
+
     #[test]
     fn leases_follow_miniupnpd() {
         for (asked, granted) in [("0", MAX_LEASE), ("-1", MAX_LEASE), ("604801", MAX_LEASE), ("4294967296", MAX_LEASE)]
@@ -326,22 +385,22 @@ mod tests {
     #[test]
     fn add_checks_follow_the_fixtures() {
         let mut igd = IgdState::new(0, SoapSpec::new(IgdVersion::V2));
-        assert_eq!(igd.call("AddPortMapping", &add("0", "10.77.0.2", "0"), PEER), Err(WILDCARD_EXTERNAL_PORT));
-        assert_eq!(igd.call("AddPortMapping", &add("80", "10.77.0.2", "0"), PEER), Err(NOT_AUTHORIZED));
-        assert_eq!(igd.call("AddPortMapping", &add("40000", "", "0"), PEER), Err(ACTION_FAILED));
-        assert_eq!(igd.call("AddPortMapping", &args(&[("NewProtocol", "TCP")]), PEER), Err(INVALID_ARGS));
-        assert_eq!(igd.call("AddPortMapping", &add("40000", "10.77.0.2", "0"), PEER), Ok(vec![]));
-        assert_eq!(igd.call("AddPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err(CONFLICT));
+        assert_eq!(igd.call_test("AddPortMapping", &add("0", "10.77.0.2", "0"), PEER), Err(WILDCARD_EXTERNAL_PORT));
+        assert_eq!(igd.call_test("AddPortMapping", &add("80", "10.77.0.2", "0"), PEER), Err(NOT_AUTHORIZED));
+        assert_eq!(igd.call_test("AddPortMapping", &add("40000", "", "0"), PEER), Err(ACTION_FAILED));
+        assert_eq!(igd.call_test("AddPortMapping", &args(&[("NewProtocol", "TCP")]), PEER), Err(INVALID_ARGS));
+        assert_eq!(igd.call_test("AddPortMapping", &add("40000", "10.77.0.2", "0"), PEER), Ok(vec![]));
+        assert_eq!(igd.call_test("AddPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err(CONFLICT));
         assert_eq!(igd.mappings()[0].lease_seconds, MAX_LEASE);
         // AddAny moves past another client's port and reuses the requester's own.
-        let got = igd.call("AddAnyPortMapping", &add("40000", "10.77.0.3", "60"), PEER).unwrap();
+        let got = igd.call_test("AddAnyPortMapping", &add("40000", "10.77.0.3", "60"), PEER).unwrap();
         assert_eq!(got, vec![("NewReservedPort", "40001".to_string())]);
-        let got = igd.call("AddAnyPortMapping", &add("80", "10.77.0.2", "60"), PEER).unwrap();
+        let got = igd.call_test("AddAnyPortMapping", &add("80", "10.77.0.2", "60"), PEER).unwrap();
         assert_eq!(got, vec![("NewReservedPort", "1024".to_string())]);
         // Deleting another client's mapping is refused; a missing one is fine.
-        assert_eq!(igd.call("DeletePortMapping", &add("40001", "", ""), PEER), Err(NOT_AUTHORIZED));
-        assert_eq!(igd.call("DeletePortMapping", &add("49999", "", ""), PEER), Ok(vec![]));
-        assert_eq!(igd.call("DeletePortMapping", &add("40000", "", ""), PEER), Ok(vec![]));
+        assert_eq!(igd.call_test("DeletePortMapping", &add("40001", "", ""), PEER), Err(NOT_AUTHORIZED));
+        assert_eq!(igd.call_test("DeletePortMapping", &add("49999", "", ""), PEER), Ok(vec![]));
+        assert_eq!(igd.call_test("DeletePortMapping", &add("40000", "", ""), PEER), Ok(vec![]));
         assert_eq!(igd.mappings().len(), 2);
     }
 
@@ -350,8 +409,8 @@ mod tests {
         let mut spec = SoapSpec::new(IgdVersion::V2);
         spec.secure_mode = true;
         let mut igd = IgdState::new(0, spec);
-        assert_eq!(igd.call("AddPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err(CONFLICT));
-        assert_eq!(igd.call("AddAnyPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err(NOT_AUTHORIZED));
+        assert_eq!(igd.call_test("AddPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err(CONFLICT));
+        assert_eq!(igd.call_test("AddAnyPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err(NOT_AUTHORIZED));
     }
 
     #[test]

@@ -29,6 +29,7 @@
 mod content;
 mod http;
 mod igd;
+pub mod profiles;
 mod soap;
 mod spec;
 mod ssdp;
@@ -36,8 +37,8 @@ mod ssdp;
 pub use content::templates;
 pub use content::{IGD_V1_DESCRIPTION, IGD_V2_DESCRIPTION, MEDIA_RENDERER_DESCRIPTION};
 pub use spec::{
-    CONTROL_PATH, Content, DESCRIPTION_PATH, DeviceSpec, FaultRule, Flood, FloodVary, HttpBehavior, IgdVersion,
-    RawAnswer, SoapFault, SoapSpec, SsdpAnswer, SsdpBehavior, media_renderer_targets,
+    CONTROL_PATH, ConnectionState, Content, DESCRIPTION_PATH, DeviceSpec, FaultRule, Flood, FloodVary, HttpBehavior,
+    IgdVersion, RawAnswer, SoapFault, SoapSpec, SsdpAnswer, SsdpBehavior, media_renderer_targets,
 };
 
 use std::io;
@@ -201,6 +202,8 @@ pub struct Simulator {
     shared: Arc<Shared>,
     devices: Vec<Arc<Device>>,
     ssdp_addr: SocketAddr,
+    /// Where each device's SSDP answers come from.
+    reply_addrs: Vec<SocketAddr>,
     listeners: Vec<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -228,6 +231,7 @@ impl Simulator {
         });
         let mut devices = Vec::new();
         let mut ssdp_devices = Vec::new();
+        let mut reply_addrs = Vec::new();
         let mut servers = Vec::new();
         for (index, spec) in config.devices.into_iter().enumerate() {
             let (http_addr, listener) = bind_http(&spec)?;
@@ -237,6 +241,7 @@ impl Simulator {
                 io::Error::new(e.kind(), format!("cannot bind device {index}'s SSDP socket on {}: {e}", spec.addr.ip()))
             })?;
             reply.set_write_timeout(Some(SLICE))?;
+            reply_addrs.push(reply.local_addr()?);
             ssdp_devices.push(ssdp::SsdpDevice {
                 location: location.clone(),
                 uuid,
@@ -256,8 +261,14 @@ impl Simulator {
             devices.push(device);
         }
 
-        let mut sim =
-            Simulator { shared: Arc::clone(&shared), devices, ssdp_addr, listeners: Vec::new(), threads: Vec::new() };
+        let mut sim = Simulator {
+            shared: Arc::clone(&shared),
+            devices,
+            ssdp_addr,
+            reply_addrs,
+            listeners: Vec::new(),
+            threads: Vec::new(),
+        };
         // From here on, a failure drops `sim`, which stops what already runs.
         let ssdp_shared = Arc::clone(&shared);
         sim.threads.push(
@@ -280,6 +291,13 @@ impl Simulator {
     /// Where the SSDP socket is bound: send M-SEARCH here in unicast mode.
     pub fn ssdp_addr(&self) -> SocketAddr {
         self.ssdp_addr
+    }
+
+    /// Where device `i`'s SSDP answers come from: its own IP and a port of its own (never
+    /// the port searches are sent to, nor 1900), as several routers answer. Panics when
+    /// there is no device `i`.
+    pub fn ssdp_reply_addr(&self, i: usize) -> SocketAddr {
+        self.reply_addrs[i]
     }
 
     /// How many devices run.

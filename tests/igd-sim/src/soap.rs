@@ -116,12 +116,12 @@ fn local_name(qualified: &str) -> String {
     qualified.rsplit(':').next().unwrap_or(qualified).to_string()
 }
 
-/// A success answer, byte for byte like miniupnpd's: `AddPortMapping`'s response element
-/// is self-closing, the others are not.
-pub(crate) fn response(action: &str, service_type: &str, outputs: &[(&str, String)]) -> String {
-    let mut body = String::from(
-        "<?xml version=\"1.0\"?>\r\n<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" \
-         s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body>",
+/// A success answer, byte for byte like miniupnpd's with envelope prefix `s`:
+/// `AddPortMapping`'s response element is self-closing, the others are not.
+pub(crate) fn response(prefix: &str, action: &str, service_type: &str, outputs: &[(&str, String)]) -> String {
+    let mut body = format!(
+        "<?xml version=\"1.0\"?>\r\n<{prefix}:Envelope xmlns:{prefix}=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         {prefix}:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><{prefix}:Body>",
     );
     let service_type = escape(service_type);
     if action == "AddPortMapping" && outputs.is_empty() {
@@ -133,18 +133,19 @@ pub(crate) fn response(action: &str, service_type: &str, outputs: &[(&str, Strin
         }
         body.push_str(&format!("</u:{action}Response>"));
     }
-    body.push_str("</s:Body></s:Envelope>\r\n");
+    body.push_str(&format!("</{prefix}:Body></{prefix}:Envelope>\r\n"));
     body
 }
 
-/// A UPnP error answer (sent with HTTP 500), byte for byte like miniupnpd's.
-pub(crate) fn fault(code: u32, description: &str) -> String {
+/// A UPnP error answer (sent with HTTP 500), byte for byte like miniupnpd's with
+/// envelope prefix `s`.
+pub(crate) fn fault(prefix: &str, code: u32, description: &str) -> String {
     format!(
-        "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" \
-         s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><s:Fault>\
-         <faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>\
+        "<{prefix}:Envelope xmlns:{prefix}=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         {prefix}:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><{prefix}:Body><{prefix}:Fault>\
+         <faultcode>{prefix}:Client</faultcode><faultstring>UPnPError</faultstring><detail>\
          <UPnPError xmlns=\"urn:schemas-upnp-org:control-1-0\"><errorCode>{code}</errorCode>\
-         <errorDescription>{}</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>",
+         <errorDescription>{}</errorDescription></UPnPError></detail></{prefix}:Fault></{prefix}:Body></{prefix}:Envelope>",
         escape(description)
     )
 }
@@ -209,11 +210,12 @@ mod tests {
         let cases = [
             (
                 include_str!("../data/fixtures/01-GetExternalIPAddress.response.xml"),
-                response("GetExternalIPAddress", v2, &[("NewExternalIPAddress", "11.22.33.44".into())]),
+                response("s", "GetExternalIPAddress", v2, &[("NewExternalIPAddress", "11.22.33.44".into())]),
             ),
             (
                 include_str!("../data/fixtures/02-GetStatusInfo.response.xml"),
                 response(
+                    "s",
                     "GetStatusInfo",
                     v2,
                     &[
@@ -223,18 +225,21 @@ mod tests {
                     ],
                 ),
             ),
-            (include_str!("../data/fixtures/08-AddPortMapping-ok.response.xml"), response("AddPortMapping", v2, &[])),
+            (
+                include_str!("../data/fixtures/08-AddPortMapping-ok.response.xml"),
+                response("s", "AddPortMapping", v2, &[]),
+            ),
             (
                 include_str!("../data/fixtures/12-GetGenericPortMappingEntry-0.response.xml"),
-                response("GetGenericPortMappingEntry", v2, &entry),
+                response("s", "GetGenericPortMappingEntry", v2, &entry),
             ),
             (
                 include_str!("../data/fixtures/34-DeletePortMapping-missing.response.xml"),
-                response("DeletePortMapping", v2, &[]),
+                response("s", "DeletePortMapping", v2, &[]),
             ),
             (
                 include_str!("../data/fixtures/14-conflict-other-client.response.xml"),
-                fault(718, "ConflictInMappingEntry"),
+                fault("s", 718, "ConflictInMappingEntry"),
             ),
         ];
         for (expected, ours) in cases {

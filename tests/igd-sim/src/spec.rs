@@ -199,6 +199,9 @@ pub struct SsdpAnswer {
     /// Wait this long after the search before answering (the receiver keeps serving
     /// other searches meanwhile).
     pub delay: Duration,
+    /// Leave `ssdp:all` unanswered (only searches naming one of the targets get an
+    /// answer), as a gateway does that answers `ssdp:all` only with another device.
+    pub silent_to_ssdp_all: bool,
 }
 
 impl Default for SsdpAnswer {
@@ -210,7 +213,7 @@ impl Default for SsdpAnswer {
 impl SsdpAnswer {
     /// Answers every search once, at once, echoing its ST.
     pub fn echo() -> Self {
-        SsdpAnswer { targets: Vec::new(), fixed_st: None, copies: 1, delay: Duration::ZERO }
+        SsdpAnswer { targets: Vec::new(), fixed_st: None, copies: 1, delay: Duration::ZERO, silent_to_ssdp_all: false }
     }
 
     /// Answers only searches for these targets (and `ssdp:all`), once, at once.
@@ -227,6 +230,12 @@ impl SsdpAnswer {
     /// The same answers, `copies` times each.
     pub fn with_copies(mut self, copies: u32) -> Self {
         self.copies = copies;
+        self
+    }
+
+    /// The same answers, but none to `ssdp:all`.
+    pub fn without_ssdp_all(mut self) -> Self {
+        self.silent_to_ssdp_all = true;
         self
     }
 
@@ -394,6 +403,42 @@ pub struct SoapSpec {
     pub max_mappings: usize,
     /// Injected faults, the first matching rule wins.
     pub faults: Vec<FaultRule>,
+    /// Per control URL path answers of `GetStatusInfo` and `GetExternalIPAddress`, for
+    /// descriptions with several connection services (a request to a path listed here
+    /// gets its values; any other path gets `connection_status` and `external_ip`).
+    pub connections: Vec<ConnectionState>,
+    /// `AddPortMapping` and `AddAnyPortMapping` with a lease other than 0 fail with this
+    /// code (some routers take permanent mappings only: 725 OnlyPermanentLeasesSupported,
+    /// or 402 Invalid Args); `None`: any lease is taken.
+    pub refuse_leases: Option<u32>,
+    /// The code of a conflict with another client's mapping: 718 ConflictInMappingEntry,
+    /// or what some routers send instead (501 ActionFailed).
+    pub conflict_code: u32,
+    /// The namespace prefix of the SOAP envelope in answers and faults (miniupnpd: `s`;
+    /// other stacks send `SOAP-ENV` or `SOAP`).
+    pub envelope_prefix: String,
+}
+
+/// What one connection service (one control URL path) of a multi-WAN device answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionState {
+    /// The control URL path, as the request names it (`/upnp/control/x/wanipconn-1`).
+    pub path: String,
+    /// `GetStatusInfo`'s `NewConnectionStatus`.
+    pub connection_status: String,
+    /// `GetExternalIPAddress`'s answer.
+    pub external_ip: String,
+}
+
+impl ConnectionState {
+    /// A service at `path` with this status and external address.
+    pub fn new(path: impl Into<String>, connection_status: impl Into<String>, external_ip: impl Into<String>) -> Self {
+        ConnectionState {
+            path: path.into(),
+            connection_status: connection_status.into(),
+            external_ip: external_ip.into(),
+        }
+    }
 }
 
 impl Default for SoapSpec {
@@ -414,6 +459,10 @@ impl SoapSpec {
             min_external_port: 1024,
             max_mappings: 1024,
             faults: Vec::new(),
+            connections: Vec::new(),
+            refuse_leases: None,
+            conflict_code: 718,
+            envelope_prefix: "s".to_string(),
         }
     }
 }

@@ -199,6 +199,7 @@ fn on_datagram(bytes: &[u8], from: SocketAddr, devices: &[SsdpDevice], jobs: &mu
         };
         match &device.behavior {
             SsdpBehavior::Silent => {}
+            SsdpBehavior::Answer(answer) if answer.silent_to_ssdp_all && st.eq_ignore_ascii_case("ssdp:all") => {}
             SsdpBehavior::Answer(answer) => {
                 for answered in answer_sts(&answer.targets, &st) {
                     let claimed = answer.fixed_st.clone().unwrap_or(answered);

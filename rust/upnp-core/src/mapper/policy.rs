@@ -28,6 +28,11 @@ pub const MAX_RETRY: Duration = Duration::from_secs(60);
 /// Shortest time between two renewals of one mapping, whatever the lease: a 1 s lease
 /// (asked for, or granted by a router) must not become a request storm.
 pub const MIN_RENEW_INTERVAL: Duration = Duration::from_secs(5);
+/// How many other ports a 501 (ActionFailed) is taken as "port taken" for: some routers
+/// answer so where 718 is meant (Linksys, nicotine-plus #2088; libtorrent treats 501 as a
+/// conflict), others for every mapping (miniupnpd with a private WAN address), so not for
+/// all `port_fallback_count` ports.
+pub const MAX_ACTION_FAILED_PORTS: u8 = 3;
 /// The shortest lease worth asking for: renewed at half of it, it never lapses.
 pub const MIN_LEASE: u32 = 2 * MIN_RENEW_INTERVAL.as_secs() as u32;
 /// The longest lease asked for when the router refuses a permanent one (IGDv2's maximum),
@@ -237,6 +242,8 @@ struct Attempt {
     /// The lease asked for in the current request.
     lease: u32,
     lease_retried: bool,
+    /// Ports refused with 501 so far (some routers say so for a port taken).
+    action_failures: u8,
     /// Why UPnP failed, when the attempt went on by NAT-PMP/PCP.
     upnp_error: Option<Error>,
 }
@@ -648,6 +655,7 @@ impl Policy {
             tried_any: false,
             lease: self.settings.lease_seconds,
             lease_retried: false,
+            action_failures: 0,
             upnp_error: None,
         };
         match self.route.clone() {
@@ -736,14 +744,16 @@ impl Policy {
             Reply::NotOwner => {}
             Reply::Done(Err(e)) => {
                 let Some(gateway) = gateway else { return };
-                if e.result() == UpnpResult::OnlyPermanentLeaseSupported && a.lease != 0 && !a.lease_retried {
+                let action_failed = e.upnp_code() == Some(501) && a.action_failures < MAX_ACTION_FAILED_PORTS;
+                if a.lease != 0 && refuses_finite_lease(&e) && !a.lease_retried {
                     a.lease_retried = true;
                     a.lease = 0;
                 } else if self.settings.lease_seconds == 0 && a.lease == 0 && refuses_lease(&e) && !a.lease_retried {
                     a.lease_retried = true;
                     a.lease = LONGEST_LEASE;
-                } else if is_conflict(&e) && a.others < self.settings.port_fallback_count {
+                } else if (is_conflict(&e) || action_failed) && a.others < self.settings.port_fallback_count {
                     a.others += 1;
+                    a.action_failures += u8::from(action_failed);
                     if !a.tried_any && gateway.supports_add_any() {
                         a.tried_any = true;
                         let args = self.args(protocol, a.port, a.lease);
@@ -1062,6 +1072,13 @@ fn is_transport(error: &Error) -> bool {
 
 fn is_conflict(error: &Error) -> bool {
     matches!(error.result(), UpnpResult::ConflictWithOtherMapping | UpnpResult::ConflictWithOtherMechanism)
+}
+
+/// Whether the router refused a finite lease: 725 (OnlyPermanentLeasesSupported; MikroTik
+/// says it for any lease, tailscale #9343) or 402 (InvalidArgs; ARRIS NVG578LX, tailscale
+/// #15223). Retried once with lease 0.
+fn refuses_finite_lease(error: &Error) -> bool {
+    matches!(error.upnp_code(), Some(725 | 402))
 }
 
 /// Whether the router refused a lease of 0 (IGDv2 routers may want a finite lease).

@@ -7,7 +7,7 @@ use crate::protocol::url::{HostRefused, HttpUrl};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport};
 
 /// Largest description we read. Real ones are 2 to 20 KiB.
 pub const DESCRIPTION_LIMIT: u64 = 512 * 1024;
@@ -179,7 +179,77 @@ fn agent(deadline: Instant, connect_wait: Duration) -> Result<ureq::Agent, Error
         .max_idle_connections(0)
         .user_agent(USER_AGENT)
         .build();
-    Ok(ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralOnly))
+    Ok(ureq::Agent::with_parts(config, DefaultConnector::new().chain(SpelledHeaders), LiteralOnly))
+}
+
+/// Header names as routers expect them. ureq writes every header name in lower case
+/// (`soapaction`), which HTTP allows, but some routers match `SOAPAction` literally:
+/// Linksys WRT120N answers `Soapaction` with HTTP 501 (syncthing/syncthing#1696), and
+/// miniupnpc, which every router is tested with, sends `SOAPAction`.
+const SPELLED_HEADERS: [&[u8]; 1] = [b"SOAPAction:"];
+
+/// Wraps each connection so that the request head spells [`SPELLED_HEADERS`] exactly.
+#[derive(Debug)]
+struct SpelledHeaders;
+
+impl Connector<Box<dyn Transport>> for SpelledHeaders {
+    type Out = SpelledTransport;
+
+    fn connect(
+        &self,
+        _details: &ConnectionDetails,
+        chained: Option<Box<dyn Transport>>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(chained.map(|inner| SpelledTransport { inner, head_sent: false }))
+    }
+}
+
+/// A connection whose request head has its header names respelled before it is sent.
+#[derive(Debug)]
+struct SpelledTransport {
+    inner: Box<dyn Transport>,
+    /// The head's blank line went out: the rest is body, left alone.
+    head_sent: bool,
+}
+
+impl Transport for SpelledTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        if !self.head_sent {
+            let output = &mut self.inner.buffers().output()[..amount];
+            let head_end = output.windows(4).position(|w| w == b"\r\n\r\n");
+            respell_headers(&mut output[..head_end.unwrap_or(amount)]);
+            self.head_sent = head_end.is_some();
+        }
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+}
+
+/// Rewrites, in place, each header name of `head` that is one of [`SPELLED_HEADERS`] in
+/// another case (same length, so nothing moves).
+fn respell_headers(head: &mut [u8]) {
+    let mut line_start = 0;
+    while line_start < head.len() {
+        let line_end = head[line_start..].iter().position(|&b| b == b'\n').map_or(head.len(), |i| line_start + i + 1);
+        let line = &mut head[line_start..line_end];
+        for spelled in SPELLED_HEADERS {
+            if line.len() >= spelled.len() && line[..spelled.len()].eq_ignore_ascii_case(spelled) {
+                line[..spelled.len()].copy_from_slice(spelled);
+            }
+        }
+        line_start = line_end;
+    }
 }
 
 /// Takes the IP literal of the URL as it is, and resolves no names: a lookup would not
@@ -249,6 +319,13 @@ mod tests {
     use super::*;
     use std::io::Read;
     use std::net::TcpListener;
+
+    #[test]
+    fn soapaction_is_spelled_so_in_the_head_only() {
+        let mut head = b"POST /ctl HTTP/1.1\r\nhost: a\r\nsoapaction: \"x#y\"\r\nx-soapaction: z\r\n".to_vec();
+        respell_headers(&mut head);
+        assert_eq!(head, b"POST /ctl HTTP/1.1\r\nhost: a\r\nSOAPAction: \"x#y\"\r\nx-soapaction: z\r\n");
+    }
 
     /// Found by the hostile-devices matrix: an `AddPortMapping` to a router that reads the
     /// request and never answers returned up to 250 ms after the engine's 5 s deadline

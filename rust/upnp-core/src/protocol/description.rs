@@ -51,6 +51,11 @@ impl std::fmt::Display for DescriptionError {
 
 const WAN_IP_CONNECTION: &str = "urn:schemas-upnp-org:service:WANIPConnection:";
 const WAN_PPP_CONNECTION: &str = "urn:schemas-upnp-org:service:WANPPPConnection:";
+/// The same services under their DSL Forum (TR-064) names, which some routers use
+/// instead: Huawei HG531 V1 has only `urn:dslforum-org:service:WANPPPConnection:1`
+/// (tailscale/tailscale#10911). The actions and arguments are the same.
+const LEGACY_WAN_IP_CONNECTION: &str = "urn:dslforum-org:service:WANIPConnection:";
+const LEGACY_WAN_PPP_CONNECTION: &str = "urn:dslforum-org:service:WANPPPConnection:";
 
 /// Parses a description. Invalid UTF-8 is replaced rather than refused: some routers
 /// send Latin-1 friendly names, and every field we need is ASCII.
@@ -126,15 +131,17 @@ pub fn parse_description(body: &[u8]) -> Result<Description, DescriptionError> {
 
 impl Description {
     /// The services that can map ports, best first: `WANIPConnection` (newest version
-    /// first), then `WANPPPConnection`; document order otherwise.
+    /// first), then `WANPPPConnection`, then the same under their legacy
+    /// `urn:dslforum-org` names; document order otherwise.
     pub fn connection_services(&self) -> Vec<&Service> {
         let rank = |s: &Service| -> Option<(u8, std::cmp::Reverse<u32>)> {
-            let version = |prefix: &str| s.service_type.strip_prefix(prefix).and_then(|v| v.parse::<u32>().ok());
-            if let Some(v) = version(WAN_IP_CONNECTION) {
-                Some((0, std::cmp::Reverse(v)))
-            } else {
-                version(WAN_PPP_CONNECTION).map(|v| (1, std::cmp::Reverse(v)))
-            }
+            [WAN_IP_CONNECTION, WAN_PPP_CONNECTION, LEGACY_WAN_IP_CONNECTION, LEGACY_WAN_PPP_CONNECTION]
+                .iter()
+                .zip(0..)
+                .find_map(|(prefix, kind)| {
+                    let version = s.service_type.strip_prefix(prefix)?.parse::<u32>().ok()?;
+                    Some((kind, std::cmp::Reverse(version)))
+                })
         };
         let mut found: Vec<(_, &Service)> = self.services.iter().filter_map(|s| rank(s).map(|r| (r, s))).collect();
         found.sort_by_key(|(r, _)| *r);
@@ -198,11 +205,14 @@ mod tests {
                 service("urn:schemas-upnp-org:service:Layer3Forwarding:1", "/l3f"),
                 service("urn:schemas-upnp-org:service:WANIPConnection:2", "/ip2"),
                 service("urn:schemas-upnp-org:service:WANIPConnection:x", "/junk"),
+                service("urn:dslforum-org:service:WANPPPConnection:1", "/legacy-ppp"),
+                service("urn:dslforum-org:service:WANIPConnection:1", "/legacy-ip"),
+                service("urn:dslforum-org:service:Layer3Forwarding:1", "/legacy-l3f"),
             ],
             ..Default::default()
         };
         let order: Vec<&str> = d.connection_services().iter().map(|s| s.control_url.as_str()).collect();
-        assert_eq!(order, ["/ip2", "/ip1", "/ppp"]);
+        assert_eq!(order, ["/ip2", "/ip1", "/ppp", "/legacy-ip", "/legacy-ppp"]);
     }
 
     #[test]
@@ -210,5 +220,6 @@ mod tests {
         assert!(supports_add_any("urn:schemas-upnp-org:service:WANIPConnection:2"));
         assert!(!supports_add_any("urn:schemas-upnp-org:service:WANIPConnection:1"));
         assert!(!supports_add_any("urn:schemas-upnp-org:service:WANPPPConnection:1"));
+        assert!(!supports_add_any("urn:dslforum-org:service:WANIPConnection:2"));
     }
 }

@@ -278,9 +278,22 @@ pub enum ExternalAddressKind {
     Unknown,
 }
 
-/// Classifies an external address the way miniupnpc's `addr_is_reserved` does.
+/// `GetExternalIPAddress`'s value as we report it: trimmed, and "" (the router does not
+/// know) for the unspecified address, which some routers send instead of nothing
+/// (tailscale/corp#23538): `0.0.0.0` is no address anyone can reach.
+pub fn external_address_value(value: &str) -> String {
+    let value = value.trim();
+    match value.parse::<IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => String::new(),
+        _ => value.to_string(),
+    }
+}
+
+/// Classifies an external address the way miniupnpc's `addr_is_reserved` does, except
+/// that the unspecified address (`0.0.0.0`, `::`) is no address at all.
 pub fn classify_external_address(address: &str) -> ExternalAddressKind {
     match address.trim().parse::<IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => ExternalAddressKind::Unknown,
         Ok(IpAddr::V4(v4)) if is_reserved_v4(v4) => ExternalAddressKind::Private,
         Ok(IpAddr::V4(_)) => ExternalAddressKind::Public,
         Ok(IpAddr::V6(v6)) if v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00 => {
@@ -370,11 +383,22 @@ mod tests {
             ("203.0.113.5", Private),
             ("", Unknown),
             ("(null)", Unknown),
+            ("0.0.0.0", Unknown),
+            ("::", Unknown),
+            ("0.1.2.3", Private),
             ("2001:db8::1", Public),
             ("fd00::1", Private),
         ] {
             assert_eq!(classify_external_address(addr), kind, "{addr}");
         }
+    }
+
+    #[test]
+    fn the_unspecified_address_is_no_address() {
+        assert_eq!(external_address_value("0.0.0.0"), "");
+        assert_eq!(external_address_value(" :: "), "");
+        assert_eq!(external_address_value(" 11.22.33.44 "), "11.22.33.44");
+        assert_eq!(external_address_value("(null)"), "(null)");
     }
 
     #[test]

@@ -23,8 +23,26 @@ pub const IGD_SEARCH_TARGETS: [&str; 4] = [
     "upnp:rootdevice",
 ];
 
-/// What the engine searches for with any other filter.
-pub const ALL_SEARCH_TARGET: [&str; 1] = ["ssdp:all"];
+/// What we search for with any other filter: `ssdp:all`, as the engine does, then
+/// `InternetGatewayDevice:1` unless an IGD answered the first (see
+/// [`is_igd_companion`]).
+pub const ALL_SEARCH_TARGETS: [&str; 2] = ["ssdp:all", IGD_SEARCH_TARGETS[0]];
+
+/// Whether search `index` of `targets` is the IGD search that follows `ssdp:all`: some
+/// gateways answer `ssdp:all` only with another device of theirs (Sagemcom FAST3890V3
+/// with its WFADevice, tailscale/tailscale#3557) and answer `InternetGatewayDevice:1`
+/// all the same. It is sent soon after `ssdp:all` unless an answer already names an
+/// IGD ([`names_igd`]), so a router answering `ssdp:all` fully gets one search, as from
+/// the engine.
+pub fn is_igd_companion(targets: &[&str], index: usize) -> bool {
+    index == 1 && targets.first() == Some(&"ssdp:all")
+}
+
+/// Whether an answer's ST names an Internet gateway device (any version, any vendor
+/// prefix).
+pub fn names_igd(st: &str) -> bool {
+    st.contains(":InternetGatewayDevice:")
+}
 
 /// The engine's default `device_filter`.
 pub const DEFAULT_FILTER: &str = "InternetGatewayDevice";
@@ -40,7 +58,7 @@ pub fn is_common_filter(filter: &str) -> bool {
 
 /// The search targets for a filter, in the order they are asked.
 pub fn search_targets(filter: &str) -> &'static [&'static str] {
-    if is_common_filter(filter) { &IGD_SEARCH_TARGETS } else { &ALL_SEARCH_TARGET }
+    if is_common_filter(filter) { &IGD_SEARCH_TARGETS } else { &ALL_SEARCH_TARGETS }
 }
 
 /// Whether an answer passes the engine's filter: a case-sensitive substring of its ST.
@@ -202,7 +220,15 @@ mod tests {
         assert!(is_common_filter("upnp:rootdevice"));
         assert!(!is_common_filter("internetgatewaydevice"));
         assert!(!is_common_filter("MediaRenderer"));
-        assert_eq!(search_targets("MediaRenderer"), &["ssdp:all"]);
+        assert_eq!(
+            search_targets("MediaRenderer"),
+            &["ssdp:all", "urn:schemas-upnp-org:device:InternetGatewayDevice:1"]
+        );
+        assert!(is_igd_companion(search_targets("MediaRenderer"), 1));
+        assert!(!is_igd_companion(search_targets("MediaRenderer"), 0));
+        assert!(!is_igd_companion(&IGD_SEARCH_TARGETS, 1));
+        assert!(names_igd("urn:dslforum-org:device:InternetGatewayDevice:1"));
+        assert!(!names_igd("urn:schemas-wifialliance-org:device:WFADevice:1"));
         assert!(filter_matches("InternetGatewayDevice", "urn:schemas-upnp-org:device:InternetGatewayDevice:1"));
         assert!(!filter_matches("InternetGatewayDevice", "upnp:rootdevice"));
         assert!(filter_matches("", "anything"));
@@ -286,6 +312,7 @@ mod tests {
         assert_eq!(search_index(t, "urn:schemas-upnp-org:service:WANPPPConnection:1"), 2);
         assert_eq!(search_index(t, "upnp:rootdevice"), 3);
         assert_eq!(search_index(t, "uuid:1234"), 3);
-        assert_eq!(search_index(&ALL_SEARCH_TARGET, "anything"), 0);
+        assert_eq!(search_index(&ALL_SEARCH_TARGETS, "anything"), 0);
+        assert_eq!(search_index(&ALL_SEARCH_TARGETS, IGD_SEARCH_TARGETS[0]), 0);
     }
 }

@@ -428,3 +428,18 @@ fn a_pcp_router_restart_is_noticed_by_its_epoch() {
     assert_eq!(run.lost(), ["the router restarted and forgot the mapping"]);
     assert_eq!(run.events.iter().filter(|e| matches!(e, Event::Mapped { .. })).count(), 2);
 }
+
+#[test]
+fn a_402_for_a_lease_retries_permanent_and_501_counts_as_taken_three_times() {
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    run.answer(|r| matches!(r, Request::FindGateway), found(1));
+    run.answer(is_add, Reply::Done(Err(upnp_error(402))));
+    assert!(matches!(&run.out[0].request, Request::Add(_, a) if a.lease_seconds == 0), "{:?}", run.out);
+    // 501 where 718 is meant: the next port, for three ports at most.
+    for next in 1..=3 {
+        run.answer(is_add, Reply::Done(Err(upnp_error(501))));
+        assert!(matches!(&run.out[0].request, Request::Add(_, a) if a.external_port == PORT + next), "{:?}", run.out);
+    }
+    run.answer(is_add, Reply::Done(Err(upnp_error(501))));
+    assert!(matches!(&run.out[0].request, Request::MapPmp(..)), "then NAT-PMP/PCP: {:?}", run.out);
+}
