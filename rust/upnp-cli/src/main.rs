@@ -1,6 +1,7 @@
 //! `upnp`: find the UPnP gateway, show its state, and add, list or delete port mappings.
 //! A diagnosis tool on the same core the Godot extension uses.
 
+mod diagnose;
 mod output;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -95,6 +96,21 @@ enum Command {
     },
     /// List the gateway's port mappings.
     List,
+    /// One report: the interfaces searched, the devices found, the gateway chosen and why,
+    /// the external address and its kind, the NAT-PMP/PCP answers, and one line of advice.
+    /// Always exits 0 with a report; takes about --timeout.
+    ///
+    /// JSON fields: interfaces[] {name, index, ipv4[], ipv6[], gateway (null: none),
+    /// point_to_point}; devices[] (as `discover`, plus chosen, why); answers; notes[];
+    /// discovery_error (null when the search was sent); gateway (the chosen device's
+    /// description_url, igd_control_url, igd_our_addr, why; null: none); external_address
+    /// ("" when none); external_address_kind (public, private, unknown);
+    /// external_address_source (upnp, natpmp, none); pmp[] {interface, gateway, answered,
+    /// method (NAT-PMP or PCP), external_address, error}; stun ("not asked"); advice;
+    /// advice_code (ok, another_nat, no_external_address, pmp_only, device_not_usable,
+    /// no_router, switch_upnp_on, search_failed); elapsed_ms.
+    #[command(verbatim_doc_comment)]
+    Diagnose,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -186,6 +202,10 @@ fn run(cli: &Cli, out: &Output) -> Result<(), Failure> {
                 .delete_port_mapping(*port, protocol, deadline())
                 .map_err(|e| (format!("deleting {protocol} port {port}"), e))?;
             out.deleted(*port, protocol, started.elapsed());
+            Ok(())
+        }
+        Command::Diagnose => {
+            out.diagnosis(&diagnose::Diagnosis::run(&discover_options(o), o.url.as_deref()));
             Ok(())
         }
         Command::List => {

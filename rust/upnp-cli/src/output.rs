@@ -1,5 +1,6 @@
 //! Printing results as text for people or JSON for scripts.
 
+use crate::diagnose::Diagnosis;
 use serde_json::{Value, json};
 use std::time::Duration;
 use upnp_core::gateway::StatusInfo;
@@ -70,6 +71,126 @@ impl Output {
         for note in &d.notes {
             println!("note: {note}");
         }
+    }
+
+    /// The `diagnose` report.
+    pub fn diagnosis(&self, d: &Diagnosis) {
+        let (address, source, kind) = d.external_address();
+        let advice = d.advice();
+        let stun = "not asked";
+        if self.json {
+            let interfaces: Vec<Value> = d
+                .interfaces
+                .iter()
+                .map(|i| {
+                    json!({
+                        "name": i.name,
+                        "index": i.index,
+                        "ipv4": i.ipv4.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "ipv6": i.ipv6.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "gateway": i.gateway_v4.map(|g| g.to_string()),
+                        "point_to_point": i.point_to_point,
+                    })
+                })
+                .collect();
+            let devices: Vec<Value> = d
+                .devices()
+                .iter()
+                .enumerate()
+                .map(|(n, device)| {
+                    let mut v = device_json(device);
+                    v["chosen"] = json!(d.chosen() == Some(n));
+                    v["why"] = json!(d.why(n));
+                    v
+                })
+                .collect();
+            let gateway = d.chosen().map(|n| {
+                let device = &d.devices()[n];
+                let g = device.gateway.as_ref().expect("a usable gateway has a connection service");
+                json!({
+                    "description_url": device.description_url,
+                    "igd_control_url": g.control_url().to_string(),
+                    "igd_our_addr": g.local_address().to_string(),
+                    "why": d.why(n),
+                })
+            });
+            let pmp: Vec<Value> = d
+                .pmp
+                .iter()
+                .map(|a| {
+                    let probe = a.result.as_ref().ok();
+                    json!({
+                        "interface": a.interface,
+                        "gateway": a.gateway.to_string(),
+                        "answered": probe.is_some(),
+                        "method": probe.map(|p| p.method.as_str()),
+                        "external_address": probe.and_then(|p| p.external_address).map(|e| e.to_string()),
+                        "error": a.result.as_ref().err().map(ToString::to_string),
+                    })
+                })
+                .collect();
+            let discovery = d.discovery.as_ref().ok();
+            self.print_json(json!({
+                "interfaces": interfaces,
+                "devices": devices,
+                "answers": discovery.map_or(0, |x| x.answers),
+                "notes": discovery.map(|x| x.notes.clone()).unwrap_or_default(),
+                "discovery_error": d.discovery.as_ref().err().map(ToString::to_string),
+                "gateway": gateway,
+                "external_address": address,
+                "external_address_kind": kind_name(kind),
+                "external_address_source": source.as_str(),
+                "pmp": pmp,
+                "stun": stun,
+                "advice": advice.text(),
+                "advice_code": advice.code(),
+                "elapsed_ms": d.elapsed.as_secs_f64() * 1000.0,
+            }));
+            return;
+        }
+        println!("Interfaces searched:");
+        if d.interfaces.is_empty() {
+            println!("  (none)");
+        }
+        for i in &d.interfaces {
+            let addresses: Vec<String> =
+                i.ipv4.iter().map(ToString::to_string).chain(i.ipv6.iter().map(ToString::to_string)).collect();
+            let gateway = i.gateway_v4.map(|g| format!("gateway {g}")).unwrap_or_else(|| "no gateway".into());
+            let p2p = if i.point_to_point { ", point-to-point" } else { "" };
+            println!("  {}: {} ({gateway}{p2p})", i.name, addresses.join(", "));
+        }
+        match &d.discovery {
+            Ok(x) => println!("Devices found:    {} ({} distinct answers)", x.devices.len(), x.answers),
+            Err(e) => println!("Devices found:    none, the search failed: {e}"),
+        }
+        for (n, device) in d.devices().iter().enumerate() {
+            println!("  {n}: {} [{}]", device.description_url, device.status.constant_name());
+            println!("     {}", d.why(n));
+        }
+        match d.chosen() {
+            Some(n) => {
+                let g = d.devices()[n].gateway.as_ref().expect("a usable gateway has a connection service");
+                println!("Gateway:          device {n}, {} (our address {})", g.control_url(), g.local_address());
+            }
+            None => println!("Gateway:          none"),
+        }
+        let address = if address.is_empty() { "(none)".to_string() } else { address };
+        println!("External address: {address} ({}, from {})", kind_name(kind), source.as_str());
+        if d.pmp.is_empty() {
+            println!("NAT-PMP/PCP:      not asked (no searched interface has a gateway)");
+        }
+        for a in &d.pmp {
+            match &a.result {
+                Ok(p) => {
+                    let ext = p.external_address.map(|e| format!(", external address {e}")).unwrap_or_default();
+                    println!("NAT-PMP/PCP:      {} ({}) answered {}{ext}", a.gateway, a.interface, p.method);
+                }
+                Err(e) => println!("NAT-PMP/PCP:      {} ({}): {e}", a.gateway, a.interface),
+            }
+        }
+        println!("STUN:             {stun}");
+        println!("Advice:           {}", advice.text());
+        println!("(in {:.0} ms)", d.elapsed.as_secs_f64() * 1000.0);
     }
 
     pub fn status(&self, device: &Device, status: &StatusInfo, external: &str) {
