@@ -15,7 +15,8 @@ func test_status_text_explains_carrier_grade_nat() -> void:
 		node.get_status_text(),
 		(
 			"The router reports no public address: it is behind carrier-grade NAT or another"
-			+ " router, so players outside cannot reach this port."
+			+ " router, so players outside cannot reach this port; check the router's internet"
+			+ " connection, or forward the port on the router in front of it."
 		),
 		"status text"
 	)

@@ -4,7 +4,7 @@ use crate::diagnose::Diagnosis;
 use serde_json::{Value, json};
 use std::time::Duration;
 use upnp_core::gateway::StatusInfo;
-use upnp_core::protocol::igd::ExternalAddressKind;
+use upnp_core::protocol::igd::{ExternalAddressKind, classify_external_address};
 use upnp_core::{Device, Discovery, Error, Gateway, MappingArgs, PortMappingEntry, Protocol};
 
 /// Where results go: text or JSON on stdout, failures on stderr (or JSON on stdout).
@@ -62,7 +62,7 @@ impl Output {
                 println!("   our address: {}", g.local_address());
             }
             if let Some(a) = &device.external_address {
-                println!("   external address: {a}");
+                println!("   external address: {}", address_text(a));
             }
             if !device.note.is_empty() {
                 println!("   note: {}", device.note);
@@ -195,7 +195,7 @@ impl Output {
 
     pub fn status(&self, device: &Device, status: &StatusInfo, external: &str) {
         let gateway = device.gateway.as_ref().expect("status is shown for gateways");
-        let kind = upnp_core::protocol::igd::classify_external_address(external);
+        let kind = classify_external_address(external);
         let nat_note = upnp_core::device::behind_nat_note(Some(external));
         if self.json {
             self.print_json(json!({
@@ -204,7 +204,7 @@ impl Output {
                 "last_connection_error": status.last_error,
                 "uptime_seconds": status.uptime_seconds,
                 "external_address": external,
-                "external_address_kind": kind_name(kind),
+                "external_address_kind": kind.name(),
                 "note": nat_note,
             }));
             return;
@@ -215,7 +215,7 @@ impl Output {
         println!("Our address:      {}", gateway.local_address());
         let uptime = status.uptime_seconds.map(|u| format!(", up {u} s")).unwrap_or_default();
         println!("Connection:       {}{uptime}", status.connection_status);
-        println!("External address: {}", if external.is_empty() { "(unknown)" } else { external });
+        println!("External address: {}", address_text(external));
         if !nat_note.is_empty() {
             println!("Note:             {nat_note}");
         }
@@ -223,8 +223,8 @@ impl Output {
 
     pub fn external_ip(&self, external: &str) {
         if self.json {
-            let kind = upnp_core::protocol::igd::classify_external_address(external);
-            self.print_json(json!({ "external_address": external, "external_address_kind": kind_name(kind) }));
+            let kind = classify_external_address(external);
+            self.print_json(json!({ "external_address": external, "external_address_kind": kind.name() }));
         } else {
             println!("{external}");
         }
@@ -305,11 +305,14 @@ fn lease_text(seconds: u32) -> String {
     if seconds == 0 { "permanent".into() } else { format!("{seconds} s") }
 }
 
-fn kind_name(kind: ExternalAddressKind) -> &'static str {
-    match kind {
-        ExternalAddressKind::Public => "public",
-        ExternalAddressKind::Private => "private",
-        ExternalAddressKind::Unknown => "unknown",
+/// An external address with its kind, so that a reader sees at once whether another NAT
+/// is in front of the router: "11.22.33.44 (public)", "(none)".
+fn address_text(external: &str) -> String {
+    match classify_external_address(external) {
+        ExternalAddressKind::None => "(none)".into(),
+        ExternalAddressKind::Shared => format!("{} (shared: carrier-grade NAT)", external.trim()),
+        ExternalAddressKind::Private => format!("{} (private: another router in front)", external.trim()),
+        ExternalAddressKind::Public => format!("{} (public)", external.trim()),
     }
 }
 
@@ -328,4 +331,19 @@ fn device_json(d: &Device) -> Value {
         "friendly_name": d.friendly_name,
         "note": d.note,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_line_names_its_kind() {
+        assert_eq!(address_text("11.22.33.44"), "11.22.33.44 (public)");
+        assert_eq!(address_text("10.0.0.2"), "10.0.0.2 (private: another router in front)");
+        assert_eq!(address_text("100.64.1.2"), "100.64.1.2 (shared: carrier-grade NAT)");
+        for none in ["", "0.0.0.0", "::"] {
+            assert_eq!(address_text(none), "(none)", "{none:?}");
+        }
+    }
 }

@@ -56,12 +56,12 @@ impl Device {
         self.status == IgdStatus::Ok && self.gateway.is_some()
     }
 
-    /// How its external address looks (`Unknown` when it gave none).
+    /// How its external address looks (`None` when it gave none).
     pub fn external_address_kind(&self) -> ExternalAddressKind {
-        self.external_address.as_deref().map_or(ExternalAddressKind::Unknown, igd::classify_external_address)
+        external_address_kind(self.external_address.as_deref())
     }
 
-    /// A usable gateway whose external address is private, carrier-grade NAT or unknown:
+    /// A usable gateway whose external address is private, shared (carrier-grade NAT) or none:
     /// mappings work on this router, but another NAT is in front of it.
     pub fn is_behind_another_nat(&self) -> bool {
         self.is_valid_gateway() && self.external_address_kind() != ExternalAddressKind::Public
@@ -195,27 +195,38 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
 }
 
 /// How good a connected service's external address is, best first: public (0), private
-/// or carrier-grade NAT (1), none or unknown (2). Of several connected services (a
-/// router with two WAN links, MikroTik CHR in tailscale/tailscale#8364), the best one
-/// is used, as Tailscale's `selectBestService` does.
+/// or shared (1: mappings at least reach the next network up), none (2). Of several
+/// connected services (a router with two WAN links, MikroTik CHR in
+/// tailscale/tailscale#8364), the best one is used, as Tailscale's `selectBestService` does.
 fn address_rank(external_address: Option<&str>) -> u8 {
-    match external_address.map_or(ExternalAddressKind::Unknown, igd::classify_external_address) {
+    match external_address_kind(external_address) {
         ExternalAddressKind::Public => 0,
-        ExternalAddressKind::Private => 1,
-        ExternalAddressKind::Unknown => 2,
+        ExternalAddressKind::Private | ExternalAddressKind::Shared => 1,
+        ExternalAddressKind::None => 2,
     }
 }
 
-/// A caveat for a working gateway whose external address is not public ("" if public).
+fn external_address_kind(external_address: Option<&str>) -> ExternalAddressKind {
+    external_address.map_or(ExternalAddressKind::None, igd::classify_external_address)
+}
+
+/// A caveat for a working gateway whose external address is not public ("" if public):
+/// which NAT is in front of it and what to do, in one sentence.
 pub fn behind_nat_note(external_address: Option<&str>) -> String {
-    match external_address.map(|a| (a, igd::classify_external_address(a))) {
-        Some((_, ExternalAddressKind::Public)) => String::new(),
-        Some((a, ExternalAddressKind::Private)) => format!(
-            "the router's external address {a} is private (carrier-grade NAT or another router): \
-             players outside cannot reach mapped ports"
+    let kind = external_address_kind(external_address);
+    let address = external_address.unwrap_or_default().trim();
+    let why = match kind {
+        ExternalAddressKind::Public => return String::new(),
+        ExternalAddressKind::Private => {
+            format!("the router's external address {address} is private: the router is behind another router")
+        }
+        ExternalAddressKind::Shared => format!(
+            "the router's external address {address} is shared (carrier-grade NAT, RFC 6598): the provider \
+             shares one address among customers"
         ),
-        _ => "the router does not know its external address (it may be behind another NAT)".into(),
-    }
+        ExternalAddressKind::None => "the router reports no external address".to_string(),
+    };
+    format!("{why}, so players outside cannot reach mapped ports; {}", kind.advice())
 }
 
 /// `reference` (a `URLBase` or a control URL) resolved against `base`, if the result
@@ -231,5 +242,38 @@ fn short_type(device_type: &str) -> &str {
         "no device type"
     } else {
         device_type.strip_prefix("urn:schemas-upnp-org:device:").unwrap_or(device_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_names_the_nat_and_what_to_do() {
+        assert_eq!(behind_nat_note(Some("11.22.33.44")), "");
+        assert_eq!(
+            behind_nat_note(Some("10.0.0.2")),
+            "the router's external address 10.0.0.2 is private: the router is behind another router, so players \
+             outside cannot reach mapped ports; enable UPnP on the outer router or put one of them in bridge mode"
+        );
+        assert_eq!(
+            behind_nat_note(Some("100.64.1.2")),
+            "the router's external address 100.64.1.2 is shared (carrier-grade NAT, RFC 6598): the provider \
+             shares one address among customers, so players outside cannot reach mapped ports; ask your \
+             provider for a public address or use a relay"
+        );
+        let none = "the router reports no external address, so players outside cannot reach mapped ports; check \
+                    the router's internet connection, or forward the port on the router in front of it";
+        for address in [None, Some(""), Some("0.0.0.0"), Some("::")] {
+            assert_eq!(behind_nat_note(address), none, "{address:?}");
+        }
+    }
+
+    #[test]
+    fn a_public_address_ranks_first_and_none_last() {
+        let ranks =
+            [Some("11.22.33.44"), Some("10.0.0.2"), Some("100.64.1.2"), Some("0.0.0.0"), None].map(address_rank);
+        assert_eq!(ranks, [0, 1, 1, 2, 2]);
     }
 }

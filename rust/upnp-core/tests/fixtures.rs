@@ -685,7 +685,7 @@ fn soap_external_ip_address_is_public_or_empty_on_the_private_wan() {
                 }
                 Mode::PrivateWan => {
                     assert_eq!(address, "", "the daemon answers 200 with an empty address");
-                    assert_eq!(igd::classify_external_address(address), ExternalAddressKind::Unknown);
+                    assert_eq!(igd::classify_external_address(address), ExternalAddressKind::None);
                 }
             }
         }

@@ -327,3 +327,51 @@ fn a_pcp_server_granting_one_second_is_not_flooded() {
     println!("PCP requests in the 3 s after a 1 s grant: {renewals}");
     assert!(renewals <= 1, "{renewals} PCP requests in 3 s");
 }
+
+/// The status text behind another NAT says which one and what to do. The simulated
+/// router maps the port whatever its address (miniupnpd would refuse), so the line is
+/// the "open on the router, but" one. Before: 10.0.0.2 and 100.64.1.2 were both "private
+/// (carrier-grade NAT)" with no advice, and 0.0.0.0 said nothing of what to do.
+#[test]
+fn the_status_text_tells_double_nat_carrier_grade_nat_and_no_address_apart() {
+    for (ip, reason) in [
+        (
+            "10.0.0.2",
+            "the router's own address 10.0.0.2 is private: it is behind another router, so players outside \
+             cannot reach this port; enable UPnP on the outer router or put one of them in bridge mode.",
+        ),
+        (
+            "100.64.1.2",
+            "the router's own address 100.64.1.2 is shared (carrier-grade NAT): your provider shares one address \
+             among customers, so players outside cannot reach this port; ask your provider for a public address \
+             or use a relay.",
+        ),
+        (
+            "0.0.0.0",
+            "the router reports no public address: it is behind carrier-grade NAT or another router, so players \
+             outside cannot reach this port; check the router's internet connection, or forward the port on the \
+             router in front of it.",
+        ),
+    ] {
+        let soap = SoapSpec { external_ip: ip.into(), ..SoapSpec::default() };
+        let sim = common::start(vec![DeviceSpec::igd_v2().with_soap(soap)]);
+        let mapper = Mapper::start(config(sim.ssdp_addr(), &[Protocol::Udp]), None);
+        let events = completed(&mapper);
+        let shown: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Status(status, text) => Some((*status, text.as_str())),
+                _ => None,
+            })
+            .collect();
+        println!("{ip}: {shown:?}");
+        let expected = format!("UDP {PORT} open on the router (UPnP), but {reason}");
+        assert_eq!(shown.last(), Some(&(Status::Mapped, expected.as_str())), "{ip}");
+        // The mapped event carries what the router said, 0.0.0.0 as no address.
+        let reported = events.iter().find_map(|e| match e {
+            Event::Mapped { external_address, .. } => Some(external_address.as_str()),
+            _ => None,
+        });
+        assert_eq!(reported, Some(if ip == "0.0.0.0" { "" } else { ip }), "{ip}");
+    }
+}

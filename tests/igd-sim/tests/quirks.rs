@@ -169,9 +169,9 @@ fn an_external_address_of_0_0_0_0_is_no_address() {
     let sim = common::start(vec![profiles::external_address_unspecified(ip(26))]);
     let device = gateway_of(&sim, 0);
     assert_eq!(device.external_address.as_deref().unwrap_or(""), "", "{:?}", device.external_address);
-    assert_eq!(device.external_address_kind(), ExternalAddressKind::Unknown);
+    assert_eq!(device.external_address_kind(), ExternalAddressKind::None);
     assert!(device.is_behind_another_nat());
-    assert!(device.note.contains("does not know its external address"), "{}", device.note);
+    assert!(device.note.contains("the router reports no external address"), "{}", device.note);
     let record = DeviceRecord::from(&device);
     assert_eq!(record.query_external_address().expect("no error, just no address"), "");
     assert_eq!(device.gateway.as_ref().unwrap().external_ip_address(deadline()).unwrap(), "");

@@ -19,7 +19,7 @@ fn the_router_is_a_gateway_flagged_as_behind_another_nat() {
     assert_eq!(d["behind_another_nat"], true);
     assert!(d["note"].as_str().unwrap().contains("external address"), "{json}");
     let status = bed.upnp(&["status"]).ok();
-    assert_eq!(status["external_address_kind"], "unknown");
+    assert_eq!(status["external_address_kind"], "none");
     assert_eq!(status["connection_status"], "Connected");
 }
 

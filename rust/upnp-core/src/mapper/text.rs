@@ -26,8 +26,8 @@ pub fn no_router(allow_nat_pmp: bool) -> &'static str {
 /// The router was found before but no longer answers.
 pub const ROUTER_GONE: &str = "The router stopped answering; looking for it again.";
 
-/// One line for an open port; when the router's own address is private the port is open
-/// on the router only, and the line says so.
+/// One line for an open port; when the router's own address is not public the port is
+/// open on the router only, and the line says which NAT is in the way.
 pub fn mapped(ports: &str, external_address: &str, methods: &str) -> String {
     match classify_external_address(external_address) {
         ExternalAddressKind::Public => format!("{ports} open on {external_address} ({methods})"),
@@ -40,18 +40,27 @@ pub fn remapping(protocol: Protocol, port: u16, reason: &str) -> String {
     format!("{} {port} was lost ({reason}); opening it again...", protocol.as_str())
 }
 
-/// Why players outside cannot reach a port on this router.
+/// Why players outside cannot reach a port on this router, and what to do: one sentence
+/// for each kind of address that is not public ("" for a public one).
 pub fn private_address(external_address: &str) -> String {
-    match external_address {
-        // miniupnpd answers so (and NAT-PMP's NETWORK_FAILURE) rather than disclose it.
-        "" => "The router reports no public address: it is behind carrier-grade NAT or another router, so \
-               players outside cannot reach this port."
-            .to_string(),
-        address => format!(
-            "The router's own address {address} is private (carrier-grade NAT): players outside cannot reach \
-             this port."
+    let kind = classify_external_address(external_address);
+    let address = external_address.trim();
+    let why = match kind {
+        ExternalAddressKind::Public => return String::new(),
+        ExternalAddressKind::Private => {
+            format!("The router's own address {address} is private: it is behind another router")
+        }
+        ExternalAddressKind::Shared => format!(
+            "The router's own address {address} is shared (carrier-grade NAT): your provider shares one address \
+             among customers"
         ),
-    }
+        // miniupnpd answers "" (and NAT-PMP NETWORK_FAILURE) rather than disclose a
+        // private address; others send 0.0.0.0.
+        ExternalAddressKind::None => {
+            "The router reports no public address: it is behind carrier-grade NAT or another router".to_string()
+        }
+    };
+    format!("{why}, so players outside cannot reach this port; {}.", kind.advice())
 }
 
 /// Why mapping `protocol` failed, given the router's external address.
@@ -82,16 +91,45 @@ mod tests {
         assert_eq!(mapped("UDP 3928", "11.22.33.44", "UPnP"), "UDP 3928 open on 11.22.33.44 (UPnP)");
         assert_eq!(mapped("UDP 3928, TCP 3928", "11.22.33.44", "PCP"), "UDP 3928, TCP 3928 open on 11.22.33.44 (PCP)");
         assert_eq!(
-            mapped("UDP 3928", "100.64.1.2", "UPnP"),
-            "UDP 3928 open on the router (UPnP), but the router's own address 100.64.1.2 is private \
-             (carrier-grade NAT): players outside cannot reach this port."
+            mapped("UDP 3928", "10.0.0.2", "UPnP"),
+            "UDP 3928 open on the router (UPnP), but the router's own address 10.0.0.2 is private: it is behind \
+             another router, so players outside cannot reach this port; enable UPnP on the outer router or put \
+             one of them in bridge mode."
         );
-        assert!(mapped("UDP 3928", "", "NAT-PMP").contains("reports no public address"));
+        assert_eq!(
+            mapped("UDP 3928", "100.64.1.2", "UPnP"),
+            "UDP 3928 open on the router (UPnP), but the router's own address 100.64.1.2 is shared (carrier-grade \
+             NAT): your provider shares one address among customers, so players outside cannot reach this port; \
+             ask your provider for a public address or use a relay."
+        );
+        assert_eq!(
+            mapped("UDP 3928", "", "NAT-PMP"),
+            "UDP 3928 open on the router (NAT-PMP), but the router reports no public address: it is behind \
+             carrier-grade NAT or another router, so players outside cannot reach this port; check the router's \
+             internet connection, or forward the port on the router in front of it."
+        );
+    }
+
+    #[test]
+    fn each_kind_of_address_has_its_reason_and_advice() {
+        assert_eq!(private_address("11.22.33.44"), "");
         assert_eq!(
             private_address("10.0.0.2"),
-            "The router's own address 10.0.0.2 is private (carrier-grade NAT): players outside cannot reach \
-             this port."
+            "The router's own address 10.0.0.2 is private: it is behind another router, so players outside \
+             cannot reach this port; enable UPnP on the outer router or put one of them in bridge mode."
         );
+        assert_eq!(
+            private_address("100.64.1.2"),
+            "The router's own address 100.64.1.2 is shared (carrier-grade NAT): your provider shares one address \
+             among customers, so players outside cannot reach this port; ask your provider for a public address \
+             or use a relay."
+        );
+        let none = "The router reports no public address: it is behind carrier-grade NAT or another router, so \
+                    players outside cannot reach this port; check the router's internet connection, or forward \
+                    the port on the router in front of it.";
+        for address in ["", "0.0.0.0", "::", " 0.0.0.0 "] {
+            assert_eq!(private_address(address), none, "{address:?}");
+        }
     }
 
     #[test]
@@ -106,6 +144,10 @@ mod tests {
         assert!(
             failure(&refused, Protocol::Tcp, 80, 0, "11.22.33.44").starts_with("The router refused to open TCP 80: ")
         );
-        assert!(failure(&refused, Protocol::Tcp, 80, 0, "10.0.0.2").contains("is private"));
+        // Behind another NAT the NAT is the reason, whatever the router answered.
+        for address in ["10.0.0.2", "100.64.1.2", "", "0.0.0.0"] {
+            assert_eq!(failure(&refused, Protocol::Tcp, 80, 0, address), private_address(address), "{address}");
+            assert_eq!(failure(&conflict, Protocol::Udp, 80, 0, address), private_address(address), "{address}");
+        }
     }
 }

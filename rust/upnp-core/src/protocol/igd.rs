@@ -266,16 +266,46 @@ pub fn device_status(verdicts: &[ConnectionVerdict]) -> IgdStatus {
     }
 }
 
-/// How the router's external address looks from the LAN.
+/// How the router's external address looks from the LAN, which tells whether mapped ports
+/// reach the internet and, if not, which NAT is in the way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExternalAddressKind {
     /// A public address: mappings are reachable from the internet.
     Public,
-    /// Private, carrier-grade NAT (100.64/10) or otherwise reserved: there is another
-    /// NAT in front of this router, so mappings only reach the next network up.
+    /// Private (RFC 1918) or otherwise reserved: the router is behind another router
+    /// (double NAT), so mappings only reach the outer router's network.
     Private,
-    /// The router does not know (empty answer) or sent something that is not an address.
-    Unknown,
+    /// Shared address space (100.64.0.0/10, RFC 6598): the provider puts one public
+    /// address in front of many customers (carrier-grade NAT).
+    Shared,
+    /// The router reports no address (empty, `0.0.0.0`, `::`, or not an address at all):
+    /// never usable, whatever the mapping answers say.
+    None,
+}
+
+impl ExternalAddressKind {
+    /// The lower-case name the CLI prints and its JSON carries.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExternalAddressKind::Public => "public",
+            ExternalAddressKind::Private => "private",
+            ExternalAddressKind::Shared => "shared",
+            ExternalAddressKind::None => "none",
+        }
+    }
+
+    /// What to do so that players outside reach mapped ports ("" for a public address);
+    /// the player texts and the device note share it so they advise alike.
+    pub fn advice(self) -> &'static str {
+        match self {
+            ExternalAddressKind::Public => "",
+            ExternalAddressKind::Private => "enable UPnP on the outer router or put one of them in bridge mode",
+            ExternalAddressKind::Shared => "ask your provider for a public address or use a relay",
+            ExternalAddressKind::None => {
+                "check the router's internet connection, or forward the port on the router in front of it"
+            }
+        }
+    }
 }
 
 /// `GetExternalIPAddress`'s value as we report it: trimmed, and "" (the router does not
@@ -290,18 +320,25 @@ pub fn external_address_value(value: &str) -> String {
 }
 
 /// Classifies an external address the way miniupnpc's `addr_is_reserved` does, except
-/// that the unspecified address (`0.0.0.0`, `::`) is no address at all.
+/// that 100.64.0.0/10 is told apart as shared (carrier-grade NAT) and the unspecified
+/// address (`0.0.0.0`, `::`) is no address at all.
 pub fn classify_external_address(address: &str) -> ExternalAddressKind {
     match address.trim().parse::<IpAddr>() {
-        Ok(ip) if ip.is_unspecified() => ExternalAddressKind::Unknown,
+        Ok(ip) if ip.is_unspecified() => ExternalAddressKind::None,
+        Ok(IpAddr::V4(v4)) if in_v4_net(v4, SHARED_V4) => ExternalAddressKind::Shared,
         Ok(IpAddr::V4(v4)) if is_reserved_v4(v4) => ExternalAddressKind::Private,
         Ok(IpAddr::V4(_)) => ExternalAddressKind::Public,
-        Ok(IpAddr::V6(v6)) if v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00 => {
-            ExternalAddressKind::Private
-        }
+        Ok(IpAddr::V6(v6)) if v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 => ExternalAddressKind::Private,
         Ok(IpAddr::V6(_)) => ExternalAddressKind::Public,
-        Err(_) => ExternalAddressKind::Unknown,
+        Err(_) => ExternalAddressKind::None,
     }
+}
+
+/// RFC 6598's shared address space, as (network, prefix length).
+const SHARED_V4: (u32, u8) = (0x6440_0000, 10);
+
+fn in_v4_net(ip: Ipv4Addr, (net, bits): (u32, u8)) -> bool {
+    u32::from(ip) >> (32 - bits) == net >> (32 - bits)
 }
 
 /// miniupnpc's reserved IPv4 list (reference §2.4).
@@ -309,7 +346,7 @@ fn is_reserved_v4(ip: Ipv4Addr) -> bool {
     const RESERVED: [(u32, u8); 18] = [
         (0x0000_0000, 8),
         (0x0a00_0000, 8),
-        (0x6440_0000, 10),
+        SHARED_V4,
         (0x7f00_0000, 8),
         (0xa9fe_0000, 16),
         (0xac10_0000, 12),
@@ -326,8 +363,7 @@ fn is_reserved_v4(ip: Ipv4Addr) -> bool {
         (0xe000_0000, 4),
         (0xf000_0000, 4),
     ];
-    let addr = u32::from(ip);
-    RESERVED.iter().any(|&(net, bits)| addr >> (32 - bits) == net >> (32 - bits))
+    RESERVED.iter().any(|&net| in_v4_net(ip, net))
 }
 
 #[cfg(test)]
@@ -370,27 +406,48 @@ mod tests {
 
     #[test]
     fn external_addresses_are_classified() {
-        use ExternalAddressKind::*;
+        use ExternalAddressKind::{None as NoAddress, Private, Public, Shared};
         for (addr, kind) in [
             ("11.22.33.44", Public),
             ("10.78.0.2", Private),
-            ("100.64.1.2", Private),
+            ("10.0.0.2", Private),
+            ("100.63.255.255", Public),
+            ("100.64.0.0", Shared),
+            ("100.64.1.2", Shared),
+            ("100.127.255.255", Shared),
             ("100.128.0.1", Public),
             ("192.168.1.1", Private),
             ("172.31.255.255", Private),
             ("172.32.0.1", Public),
+            ("169.254.1.1", Private),
             ("198.19.0.1", Private),
             ("203.0.113.5", Private),
-            ("", Unknown),
-            ("(null)", Unknown),
-            ("0.0.0.0", Unknown),
-            ("::", Unknown),
+            ("", NoAddress),
+            ("   ", NoAddress),
+            ("(null)", NoAddress),
+            ("0.0.0.0", NoAddress),
+            (" 0.0.0.0 ", NoAddress),
+            ("::", NoAddress),
             ("0.1.2.3", Private),
             ("2001:db8::1", Public),
             ("fd00::1", Private),
+            ("::1", Private),
         ] {
             assert_eq!(classify_external_address(addr), kind, "{addr}");
         }
+    }
+
+    #[test]
+    fn only_a_public_address_needs_no_advice() {
+        use ExternalAddressKind::*;
+        assert_eq!(Public.advice(), "");
+        for kind in [Private, Shared, None] {
+            assert!(!kind.advice().is_empty(), "{kind:?}");
+        }
+        assert_eq!(
+            [Public, Private, Shared, None].map(ExternalAddressKind::name),
+            ["public", "private", "shared", "none"]
+        );
     }
 
     #[test]
