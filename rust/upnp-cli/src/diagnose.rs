@@ -49,6 +49,9 @@ pub enum Advice {
     Ok,
     /// A usable way to map, but the external address is private: another NAT in front.
     AnotherNat,
+    /// A usable way to map, but the external address is shared (100.64/10): the
+    /// provider's carrier-grade NAT is in front.
+    SharedAddress,
     /// A usable way to map, but the router tells no external address.
     NoExternalAddress,
     /// No UPnP gateway, but NAT-PMP/PCP answers.
@@ -69,6 +72,7 @@ impl Advice {
         match self {
             Advice::Ok => "ok",
             Advice::AnotherNat => "another_nat",
+            Advice::SharedAddress => "shared_address",
             Advice::NoExternalAddress => "no_external_address",
             Advice::PmpOnly => "pmp_only",
             Advice::DeviceNotUsable => "device_not_usable",
@@ -83,8 +87,11 @@ impl Advice {
         match self {
             Advice::Ok => "ports can be mapped and the external address is public: players outside can reach them",
             Advice::AnotherNat => {
-                "the router's external address is private: another NAT is in front of it (a second router or the \
-                 provider's carrier-grade NAT); enable UPnP on the outer router or put this one in bridge mode"
+                "the router's external address is private: another router is in front of it; enable UPnP on the outer router or put this one in bridge mode"
+            }
+            Advice::SharedAddress => {
+                "the router's external address is shared (carrier-grade NAT): the provider shares one address among \
+                 customers; ask it for a public address or use a relay"
             }
             Advice::NoExternalAddress => {
                 "the router tells no external address: its internet link may be down, or another NAT is in front of it"
@@ -207,6 +214,7 @@ impl Diagnosis {
             return match self.external_address().2 {
                 ExternalAddressKind::Public if self.chosen().is_some() => Advice::Ok,
                 ExternalAddressKind::Private => Advice::AnotherNat,
+                ExternalAddressKind::Shared => Advice::SharedAddress,
                 // NAT-PMP/PCP only: the UPnP classes cannot map, whatever the address.
                 _ if self.chosen().is_none() => Advice::PmpOnly,
                 _ => Advice::NoExternalAddress,
@@ -289,7 +297,7 @@ mod tests {
     fn advice_without_a_upnp_gateway() {
         let none = diagnosis(Vec::new(), None, Some("10.77.0.1"));
         assert_eq!(none.advice(), Advice::SwitchUpnpOn);
-        assert_eq!(none.external_address(), (String::new(), AddressSource::None, ExternalAddressKind::Unknown));
+        assert_eq!(none.external_address(), (String::new(), AddressSource::None, ExternalAddressKind::None));
         assert_eq!(diagnosis(Vec::new(), None, None).advice(), Advice::NoRouter);
         let pmp = diagnosis(Vec::new(), Some(Some("11.22.33.44")), Some("10.77.0.1"));
         assert_eq!(pmp.advice(), Advice::PmpOnly);

@@ -138,7 +138,7 @@ impl Output {
                 "discovery_error": d.discovery.as_ref().err().map(ToString::to_string),
                 "gateway": gateway,
                 "external_address": address,
-                "external_address_kind": kind_name(kind),
+                "external_address_kind": kind.name(),
                 "external_address_source": source.as_str(),
                 "pmp": pmp,
                 "stun": stun,
@@ -175,7 +175,7 @@ impl Output {
             None => println!("Gateway:          none"),
         }
         let address = if address.is_empty() { "(none)".to_string() } else { address };
-        println!("External address: {address} ({}, from {})", kind_name(kind), source.as_str());
+        println!("External address: {address} ({}, from {})", kind.name(), source.as_str());
         if d.pmp.is_empty() {
             println!("NAT-PMP/PCP:      not asked (no searched interface has a gateway)");
         }

@@ -111,6 +111,6 @@ fn router_without_an_external_address_is_chosen_and_flagged() {
     let (json, _) = diagnose(&bed);
     assert_router_chosen(&bed, &json);
     assert_eq!(json["external_address"], "");
-    assert_eq!(json["external_address_kind"], "unknown");
+    assert_eq!(json["external_address_kind"], "none");
     assert_eq!(json["advice_code"], "no_external_address");
 }
