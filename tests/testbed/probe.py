@@ -38,6 +38,19 @@ def elapsed_ms(since: float) -> float:
     return round((time.monotonic() - since) * 1000.0, 2)
 
 
+def outcome(exchange, expected: bytes) -> str:
+    """Runs EXCHANGE (it returns what came back): "" when that is EXPECTED, else why not."""
+    try:
+        answer = exchange()
+    except ConnectionRefusedError:
+        return "refused"
+    except socket.timeout:
+        return "timeout"
+    except OSError as err:
+        return "error: %s" % err
+    return "" if answer == expected else "wrong answer %r" % answer[:64]
+
+
 def udp_try(host: str, port: int, token: bytes, timeout: float) -> str:
     """One datagram out, its echo back: "" when it arrived, else why not."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -46,20 +59,13 @@ def udp_try(host: str, port: int, token: bytes, timeout: float) -> str:
         sock.connect((host, port))
         sock.settimeout(timeout)
         sock.send(token)
-        try:
-            answer = sock.recv(2048)
-        except ConnectionRefusedError:
-            return "refused"
-        except socket.timeout:
-            return "timeout"
-        except OSError as err:
-            return "error: %s" % err
-        return "" if answer == token else "wrong answer %r" % answer[:64]
+        return outcome(lambda: sock.recv(2048), token)
 
 
 def tcp_try(host: str, port: int, token: bytes, timeout: float) -> str:
     """One connection, TOKEN and a newline out, the same line back."""
-    try:
+
+    def exchange() -> bytes:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(token + b"\n")
             answer = b""
@@ -68,13 +74,9 @@ def tcp_try(host: str, port: int, token: bytes, timeout: float) -> str:
                 if not chunk:
                     break
                 answer += chunk
-    except ConnectionRefusedError:
-        return "refused"
-    except socket.timeout:
-        return "timeout"
-    except OSError as err:
-        return "error: %s" % err
-    return "" if answer == token + b"\n" else "wrong answer %r" % answer[:64]
+            return answer
+
+    return outcome(exchange, token + b"\n")
 
 
 def probe(try_once, start: float, args: argparse.Namespace) -> dict:
