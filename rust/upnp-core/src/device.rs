@@ -110,7 +110,7 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
         device.note = format!("not an Internet gateway ({})", short_type(&description.device_type));
         return device;
     }
-    let local_address = match http::local_address_towards(device_ip) {
+    let local_address = match http::local_address_towards(device_ip, location.scope()) {
         Ok(a) => a.to_string(),
         Err(e) => {
             device.status = IgdStatus::InvalidControl;

@@ -106,7 +106,7 @@ pub fn find_gateway(options: &DiscoverOptions) -> Result<Discovery, Error> {
 pub fn device_from_url(description_url: &str, timeout: Duration) -> Result<Device, Error> {
     let refused =
         |why: &dyn std::fmt::Display| Error::Http(format!("the description URL {} {why}", quoted(description_url)));
-    let location = HttpUrl::parse(description_url).map_err(|e| refused(&e))?;
+    let location = HttpUrl::parse_with_zone(description_url).map_err(|e| refused(&e))?;
     if location.ip().is_none() {
         return Err(refused(&HostRefused::NotAnAddress));
     }
@@ -318,9 +318,12 @@ impl<'a> Search<'a> {
                 return self.note(host, format!("ignored {from}: its LOCATION {} {e}", quoted(&answer.location)));
             }
         };
-        if let Err(why) = url::location_allowed(&location, host, self.own_addresses_towards(from)) {
-            return self.note(host, format!("ignored {from}: its LOCATION {} {why}", quoted(&answer.location)));
-        }
+        let location = match url::location_to_fetch(location, from, self.own_addresses_towards(from)) {
+            Ok(u) => u,
+            Err(why) => {
+                return self.note(host, format!("ignored {from}: its LOCATION {} {why}", quoted(&answer.location)));
+            }
+        };
         let key = (answer.location.clone(), answer.st.clone(), answer.usn.clone());
         if self.seen.contains(&key) {
             return;

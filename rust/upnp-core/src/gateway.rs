@@ -38,11 +38,12 @@ impl Gateway {
     /// A gateway from its parts; fails with [`Error::Http`] (`HTTP_ERROR`) when the
     /// control URL is not a usable `http://` URL, or when its host is a name: names are
     /// refused, never resolved, as a lookup would not keep to any deadline of ours (the
-    /// engine resolves them).
+    /// engine resolves them). A link-local IPv6 host may carry its interface as a zone
+    /// (`http://[fe80::1%252]:5000/ctl`, as discovery writes the URL it found).
     pub fn new(control_url: &str, service_type: &str, local_address: &str) -> Result<Self, Error> {
         let refused =
             |why: &dyn std::fmt::Display| Error::Http(format!("the control URL {} {why}", quoted(control_url)));
-        let control_url = HttpUrl::parse(control_url).map_err(|e| refused(&e))?;
+        let control_url = HttpUrl::parse_with_zone(control_url).map_err(|e| refused(&e))?;
         if control_url.ip().is_none() {
             return Err(refused(&HostRefused::NotAnAddress));
         }

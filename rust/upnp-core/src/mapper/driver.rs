@@ -145,7 +145,7 @@ fn perform(context: &Context, request: &Request) -> Reply {
         Request::FindGateway if context.shared.stop.load(Ordering::Relaxed) => Reply::Found(None),
         Request::FindGateway => Reply::Found(context.finder.lock().unwrap_or_else(PoisonError::into_inner).find()),
         Request::ExternalAddress(gateway) => Reply::ExternalAddress(gateway.external_ip_address(action_deadline())),
-        Request::LocalAddress(peer) => Reply::LocalAddress(http::local_address_towards(*peer)),
+        Request::LocalAddress(peer) => Reply::LocalAddress(http::local_address_towards(*peer, 0)),
         Request::Check(gateway, port, protocol) => {
             Reply::Checked(gateway.specific_mapping(*port, *protocol, action_deadline()))
         }

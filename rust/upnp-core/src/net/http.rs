@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::protocol::soap;
 use crate::protocol::url::{HostRefused, HttpUrl};
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport};
@@ -36,7 +36,7 @@ pub struct Answer {
 pub fn get(url: &HttpUrl, deadline: Instant, limit: u64) -> Result<Answer, Error> {
     let target = url.clone();
     bounded(url, deadline, true, move || {
-        exchange(&target, deadline, limit, |agent| agent.get(target.to_string()).call())
+        exchange(&target, deadline, limit, |agent| agent.get(target.request_uri()).call())
     })
 }
 
@@ -55,7 +55,7 @@ pub fn post_soap(
     let attempt = move || {
         exchange(&target, deadline, SOAP_LIMIT, |agent| {
             agent
-                .post(target.to_string())
+                .post(target.request_uri())
                 .header("Content-Type", "text/xml; charset=\"utf-8\"")
                 .header("SOAPAction", &soap_action)
                 .send(body.as_str())
@@ -132,7 +132,7 @@ fn exchange(
     }
     let mut connect_wait = FIRST_CONNECT_WAIT;
     loop {
-        let response = send(&agent(deadline, connect_wait)?);
+        let response = send(&agent(url.scope(), deadline, connect_wait)?);
         match response {
             Err(ureq::Error::Timeout(ureq::Timeout::Connect)) if Instant::now() + MIN_ATTEMPT < deadline => {
                 connect_wait = (connect_wait * 2).min(CONNECT_LIMIT);
@@ -142,17 +142,27 @@ fn exchange(
     }
 }
 
-/// The local address this host uses to reach `peer`, found by asking the kernel for a
-/// route (a connected UDP socket; nothing is sent). It is the address a TCP connection
-/// to the device gets, which is what the router must see as the mapping's client.
-pub fn local_address_towards(peer: IpAddr) -> Result<IpAddr, Error> {
+/// The local address this host uses to reach `peer` (on the interface with index `scope`,
+/// for a link-local IPv6 peer; else 0), found by asking the kernel for a route (a
+/// connected UDP socket; nothing is sent). It is the address a TCP connection to the
+/// device gets, which is what the router must see as the mapping's client.
+pub fn local_address_towards(peer: IpAddr, scope: u32) -> Result<IpAddr, Error> {
     let bind: SocketAddr = match peer {
         IpAddr::V4(_) => (IpAddr::from([0u8; 4]), 0).into(),
         IpAddr::V6(_) => (IpAddr::from([0u16; 8]), 0).into(),
     };
     let socket = UdpSocket::bind(bind).map_err(|e| Error::Socket(format!("cannot open a socket: {e}")))?;
-    socket.connect((peer, 9)).map_err(|e| Error::Socket(format!("no route to {peer}: {e}")))?;
+    let to = with_scope(SocketAddr::new(peer, 9), scope);
+    socket.connect(to).map_err(|e| Error::Socket(format!("no route to {peer}: {e}")))?;
     socket.local_addr().map(|a| a.ip()).map_err(|e| Error::Socket(format!("cannot read the local address: {e}")))
+}
+
+/// `address` with the IPv6 scope `scope` (IPv4: unchanged).
+fn with_scope(address: SocketAddr, scope: u32) -> SocketAddr {
+    match address {
+        SocketAddr::V6(v6) => SocketAddrV6::new(*v6.ip(), v6.port(), 0, scope).into(),
+        v4 => v4,
+    }
 }
 
 /// Largest answer head accepted, and the size of each connection's buffers (bodies
@@ -162,7 +172,8 @@ const HEAD_BUFFER: usize = 16 * 1024;
 /// Too little time left for another connection attempt to be worth it.
 const MIN_ATTEMPT: Duration = Duration::from_millis(20);
 
-fn agent(deadline: Instant, connect_wait: Duration) -> Result<ureq::Agent, Error> {
+/// An agent for one request; `scope` is the interface of a link-local host (see [`LiteralOnly`]).
+fn agent(scope: u32, deadline: Instant, connect_wait: Duration) -> Result<ureq::Agent, Error> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(Error::Timeout("out of time before the request could start".into()));
@@ -179,7 +190,7 @@ fn agent(deadline: Instant, connect_wait: Duration) -> Result<ureq::Agent, Error
         .max_idle_connections(0)
         .user_agent(USER_AGENT)
         .build();
-    Ok(ureq::Agent::with_parts(config, DefaultConnector::new().chain(SpelledHeaders), LiteralOnly))
+    Ok(ureq::Agent::with_parts(config, DefaultConnector::new().chain(SpelledHeaders), LiteralOnly { scope }))
 }
 
 /// Header names as routers expect them. ureq writes every header name in lower case
@@ -257,9 +268,12 @@ fn respell_headers(head: &mut [u8]) {
 /// [`crate::protocol::url`]; [`exchange`] refuses the others before this). ureq's own
 /// resolver would also run every lookup on a thread of its own when a timeout is set, IP
 /// literals included: about 5 ms per request on the test bed. (`Resolver` is in ureq's
-/// `unversioned` API.)
+/// `unversioned` API.) The request URI carries no zone ([`HttpUrl::request_uri`]): a
+/// link-local IPv6 host gets the URL's scope here.
 #[derive(Debug, Default)]
-struct LiteralOnly;
+struct LiteralOnly {
+    scope: u32,
+}
 
 impl Resolver for LiteralOnly {
     fn resolve(
@@ -272,7 +286,7 @@ impl Resolver for LiteralOnly {
         let host = authority.host().trim_start_matches('[').trim_end_matches(']');
         let ip: IpAddr = host.parse().map_err(|_| ureq::Error::HostNotFound)?;
         let mut addresses = self.empty();
-        addresses.push(SocketAddr::new(ip, authority.port_u16().unwrap_or(80)));
+        addresses.push(with_scope(SocketAddr::new(ip, authority.port_u16().unwrap_or(80)), self.scope));
         Ok(addresses)
     }
 }

@@ -6,7 +6,7 @@
 //! name hosts, and `url` would pull IDNA/ICU tables into every game that ships this addon.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Longest URL we accept; real devices use well under 200 bytes.
 pub const MAX_URL_LEN: usize = 2048;
@@ -20,13 +20,19 @@ pub enum Host {
     Name(String),
 }
 
-/// An absolute `http://` URL: host, port and path (with query), nothing else.
+/// An absolute `http://` URL: host, port and path (with query), nothing else. A
+/// link-local IPv6 host also has the interface it is on (its scope, an interface index):
+/// learnt from the SSDP answer that named it ([`location_to_fetch`]), never from a
+/// device's text, and shown as an RFC 6874 zone (`http://[fe80::1%252]:5000/ctl`) so that
+/// the URL given to scripts still reaches the device.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HttpUrl {
     host: Host,
     port: u16,
     /// Starts with `/`; may carry a `?query`; never a `#fragment`.
     path: String,
+    /// The interface index of a link-local IPv6 host; 0 otherwise.
+    scope: u32,
 }
 
 /// Why a URL was refused.
@@ -65,8 +71,22 @@ impl fmt::Display for UrlError {
 impl std::error::Error for UrlError {}
 
 impl HttpUrl {
-    /// Parses an absolute `http://host[:port][/path][?query][#fragment]` URL.
+    /// Parses an absolute `http://host[:port][/path][?query][#fragment]` URL, as a device
+    /// gives it: an IPv6 zone is refused ([`UrlError::ZoneId`]), as it would name an
+    /// interface of the device's, not ours.
     pub fn parse(input: &str) -> Result<Self, UrlError> {
+        Self::parse_inner(input, false)
+    }
+
+    /// Like [`HttpUrl::parse`], but a link-local IPv6 host may carry a numeric zone
+    /// (`http://[fe80::1%252]:5000/ctl`, RFC 6874): for URLs this
+    /// host made, as [`Display`](fmt::Display) shows them (a script's `igd_control_url`,
+    /// a description URL given by the caller). Interface names (`%25eth0`) are refused.
+    pub fn parse_with_zone(input: &str) -> Result<Self, UrlError> {
+        Self::parse_inner(input, true)
+    }
+
+    fn parse_inner(input: &str, zone_allowed: bool) -> Result<Self, UrlError> {
         check_characters(input)?;
         let (scheme, rest) = split_scheme(input).ok_or(UrlError::NotHttp)?;
         if !scheme.eq_ignore_ascii_case("http") {
@@ -74,21 +94,51 @@ impl HttpUrl {
         }
         let rest = rest.strip_prefix("//").ok_or(UrlError::BadHost)?;
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (host, port) = parse_authority(&rest[..authority_end])?;
+        let (host, port, scope) = parse_authority(&rest[..authority_end], zone_allowed)?;
         let path = path_and_query(&rest[authority_end..]);
-        Ok(HttpUrl { host, port, path: remove_dot_segments_keep_query(&path) })
+        Ok(HttpUrl { host, port, path: remove_dot_segments_keep_query(&path), scope })
+    }
+
+    /// This URL on the interface with index `scope`, when its host is a link-local IPv6
+    /// address (other hosts need no scope: unchanged).
+    pub fn with_scope(mut self, scope: u32) -> Self {
+        if matches!(self.host, Host::Ip(IpAddr::V6(ip)) if is_link_local_v6(ip)) {
+            self.scope = scope;
+        }
+        self
+    }
+
+    /// The interface index of a link-local IPv6 host (0: none, or not link-local).
+    pub fn scope(&self) -> u32 {
+        self.scope
+    }
+
+    /// The URL as sent in an HTTP request: without the zone, which names an interface of
+    /// this host and means nothing to the device (RFC 6874 section 4).
+    pub fn request_uri(&self) -> String {
+        self.without_scope().to_string()
+    }
+
+    fn without_scope(&self) -> HttpUrl {
+        HttpUrl { scope: 0, ..self.clone() }
     }
 
     /// Resolves a reference (absolute, `//authority`, `/absolute-path`, `?query` or a
-    /// relative path) against this URL, as RFC 3986 §5.2 says.
+    /// relative path) against this URL, as RFC 3986 §5.2 says. A result on this URL's
+    /// link-local host keeps its scope (a description naming its `fe80::` address in
+    /// absolute URLs cannot name our interface).
     pub fn resolve(&self, reference: &str) -> Result<Self, UrlError> {
         check_characters_allow_empty(reference)?;
         let reference = reference.split('#').next().unwrap_or("");
-        if split_scheme(reference).is_some() {
-            return Self::parse(reference);
-        }
-        if reference.starts_with("//") {
-            return Self::parse(&format!("http:{reference}"));
+        let absolute = if split_scheme(reference).is_some() {
+            Some(Self::parse(reference)?)
+        } else if reference.starts_with("//") {
+            Some(Self::parse(&format!("http:{reference}"))?)
+        } else {
+            None
+        };
+        if let Some(url) = absolute {
+            return Ok(if url.host == self.host { url.with_scope(self.scope) } else { url });
         }
         let path = if reference.is_empty() {
             self.path.clone()
@@ -105,7 +155,7 @@ impl HttpUrl {
         if path.len() > MAX_URL_LEN {
             return Err(UrlError::Length);
         }
-        Ok(HttpUrl { host: self.host.clone(), port: self.port, path })
+        Ok(HttpUrl { host: self.host.clone(), port: self.port, path, scope: self.scope })
     }
 
     /// The host.
@@ -136,6 +186,7 @@ impl fmt::Display for HttpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("http://")?;
         match &self.host {
+            Host::Ip(IpAddr::V6(v6)) if self.scope != 0 => write!(f, "[{v6}%25{}]", self.scope)?,
             Host::Ip(IpAddr::V6(v6)) => write!(f, "[{v6}]")?,
             Host::Ip(IpAddr::V4(v4)) => write!(f, "{v4}")?,
             Host::Name(name) => f.write_str(name)?,
@@ -213,6 +264,25 @@ pub fn location_allowed(location: &HttpUrl, sender: IpAddr, on_link: &[OwnAddres
     }
 }
 
+/// The URL to fetch for an SSDP answer's `LOCATION`, when [`location_allowed`] allows
+/// it: a link-local host (which the policy allows only when it is the sender itself) gets
+/// the scope of the sender's address, i.e. the interface the answer arrived on. A
+/// FRITZ!Box answering the link-local group names its `fe80::` address without a zone
+/// (home-assistant/core#71418: `http://[fe80::464e:6dff:fe69:ce8b]:49000/igddesc.xml`,
+/// the `%3` there added by the client); without the scope that address cannot be
+/// connected to.
+pub fn location_to_fetch(
+    location: HttpUrl,
+    sender: SocketAddr,
+    on_link: &[OwnAddress],
+) -> Result<HttpUrl, HostRefused> {
+    location_allowed(&location, sender.ip(), on_link)?;
+    Ok(match sender {
+        SocketAddr::V6(v6) => location.with_scope(v6.scope_id()),
+        SocketAddr::V4(_) => location,
+    })
+}
+
 /// Whether a URL taken from a device's description (`URLBase`, a `controlURL`, an
 /// `SCPDURL`) may be used, given the `LOCATION` the description was fetched from (which
 /// [`location_allowed`] accepted): its host must be an IP literal and the same host as
@@ -287,17 +357,30 @@ fn split_scheme(s: &str) -> Option<(&str, &str)> {
     (first_ok && rest_ok).then(|| (scheme, &s[colon + 1..]))
 }
 
-fn parse_authority(authority: &str) -> Result<(Host, u16), UrlError> {
+/// Host, port and scope (see [`HttpUrl::parse_with_zone`]).
+fn parse_authority(authority: &str, zone_allowed: bool) -> Result<(Host, u16, u32), UrlError> {
     if authority.contains('@') {
         return Err(UrlError::UserInfo);
     }
+    let mut scope = 0;
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
         let close = bracketed.find(']').ok_or(UrlError::BadHost)?;
-        let literal = &bracketed[..close];
-        if literal.contains('%') {
+        let (literal, zone) = match bracketed[..close].split_once('%') {
+            Some((literal, zone)) => (literal, Some(zone)),
+            None => (&bracketed[..close], None),
+        };
+        if zone.is_some() && !zone_allowed {
             return Err(UrlError::ZoneId);
         }
         let ip: Ipv6Addr = literal.parse().map_err(|_| UrlError::BadHost)?;
+        if let Some(zone) = zone {
+            // Digits only: `parse` would also take a sign.
+            let index = zone.strip_prefix("25").filter(|z| z.bytes().all(|b| b.is_ascii_digit()));
+            scope = match index.map(str::parse::<u32>) {
+                Some(Ok(n)) if n != 0 && is_link_local_v6(ip) => n,
+                _ => return Err(UrlError::ZoneId),
+            };
+        }
         let after = &bracketed[close + 1..];
         let port = match after {
             "" => None,
@@ -319,7 +402,7 @@ fn parse_authority(authority: &str) -> Result<(Host, u16), UrlError> {
         },
         Some(_) => return Err(UrlError::BadPort),
     };
-    Ok((host, port))
+    Ok((host, port, scope))
 }
 
 fn parse_name_host(name: &str) -> Result<Host, UrlError> {
@@ -506,6 +589,60 @@ mod tests {
         // A routable sender gets no exception, however on-link the address is.
         let ula: IpAddr = "fd77::3".parse().unwrap();
         assert!(location_allowed(&url("http://[fd77::1]/d.xml"), ula, &on_link).is_err());
+    }
+
+    /// A router answering `ff02::c` may name its own `fe80::` address without a zone
+    /// (FRITZ!Box, home-assistant/core#71418). Before: the policy let it through, but the
+    /// fetch went to `fe80::1` on no interface and failed ("Invalid argument").
+    #[test]
+    fn a_zoneless_link_local_location_takes_the_scope_of_the_answer() {
+        let ours = [OwnAddress { ip: "fe80::2".parse().unwrap(), prefix_len: 64 }];
+        let sender: SocketAddr = "[fe80::464e:6dff:fe69:ce8b%3]:1900".parse().unwrap();
+        let location = url("http://[fe80::464e:6dff:fe69:ce8b]:49000/igddesc.xml");
+        let fetched = location_to_fetch(location.clone(), sender, &ours).unwrap();
+        assert_eq!(fetched.scope(), 3);
+        assert_eq!(fetched.to_string(), "http://[fe80::464e:6dff:fe69:ce8b%253]:49000/igddesc.xml");
+        assert_eq!(fetched.request_uri(), "http://[fe80::464e:6dff:fe69:ce8b]:49000/igddesc.xml");
+        // Its control URLs, relative or absolute on the same host, stay on that interface.
+        for reference in ["/upnp/control/WANIPConn1", "http://[fe80::464e:6dff:fe69:ce8b]:49000/upnp/control/x"] {
+            let control = fetched.resolve(reference).unwrap();
+            assert_eq!(control.scope(), 3, "{reference}");
+            assert_eq!(device_url_allowed(&control, &fetched), Ok(()), "{reference}");
+            // The text given to scripts (igd_control_url) comes back with its scope.
+            assert_eq!(HttpUrl::parse_with_zone(&control.to_string()), Ok(control), "{reference}");
+        }
+        // Another host named by the description gets no scope, and is refused anyway.
+        let other = fetched.resolve("http://[fe80::9]/ctl").unwrap();
+        assert_eq!((other.scope(), device_url_allowed(&other, &fetched)), (0, Err(HostRefused::OtherHost)));
+        // Another link-local address than the sender's is refused, as before.
+        let stranger = url("http://[fe80::9]:49000/igddesc.xml");
+        assert_eq!(location_to_fetch(stranger, sender, &ours), Err(HostRefused::OtherHost));
+        // Routable and IPv4 locations get no scope.
+        let ula: SocketAddr = "[fd00::1]:1900".parse().unwrap();
+        assert_eq!(location_to_fetch(url("http://[fd00::1]:5000/d.xml"), ula, &[]).unwrap().scope(), 0);
+        let v4: SocketAddr = "192.168.178.1:1900".parse().unwrap();
+        let plain = location_to_fetch(url("http://192.168.178.1:49000/igddesc.xml"), v4, &[]).unwrap();
+        assert_eq!(plain, url("http://192.168.178.1:49000/igddesc.xml"));
+        assert_eq!(url("http://[fd00::1]/").with_scope(3).scope(), 0, "only link-local hosts have a scope");
+    }
+
+    /// Zones: never from a device; from this host only as Display writes them.
+    #[test]
+    fn zones_are_parsed_only_where_this_host_made_the_url() {
+        assert_eq!(HttpUrl::parse("http://[fe80::1%253]:5000/ctl"), Err(UrlError::ZoneId));
+        assert_eq!(HttpUrl::parse_with_zone("http://[fe80::1%253]:5000/ctl").unwrap().scope(), 3);
+        for refused in [
+            "http://[fe80::1%25eth0]/", // an interface name: not resolved here
+            "http://[fe80::1%3]/",      // not RFC 6874's escaped form
+            "http://[fe80::1%25]/",     // empty
+            "http://[fe80::1%250]/",    // no interface
+            "http://[fe80::1%25+3]/",   // a sign
+            "http://[fd00::1%253]/",    // not link-local: a zone means nothing
+            "http://[fe80::1%2599999999999]/",
+        ] {
+            assert_eq!(HttpUrl::parse_with_zone(refused), Err(UrlError::ZoneId), "{refused}");
+        }
+        assert_eq!(HttpUrl::parse_with_zone("http://10.0.0.1/ctl"), HttpUrl::parse("http://10.0.0.1/ctl"));
     }
 
     #[test]
