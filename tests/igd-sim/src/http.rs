@@ -269,6 +269,7 @@ fn serve(stream: TcpStream, peer: SocketAddr, device: &Device, shared: &Shared) 
         action: soap_action.as_ref().filter(|_| is_post).map(|(_, action)| action.clone()),
         body: request.body.clone(),
         peer,
+        arrival: None,
         at: Instant::now(),
     });
     if device.http == HttpBehavior::Stall {

@@ -37,8 +37,8 @@ mod ssdp;
 pub use content::templates;
 pub use content::{IGD_V1_DESCRIPTION, IGD_V2_DESCRIPTION, MEDIA_RENDERER_DESCRIPTION};
 pub use spec::{
-    CONTROL_PATH, ConnectionState, Content, DESCRIPTION_PATH, DeviceSpec, FaultRule, Flood, FloodVary, HttpBehavior,
-    IgdVersion, RawAnswer, SoapFault, SoapSpec, SsdpAnswer, SsdpBehavior, media_renderer_targets,
+    Arrival, CONTROL_PATH, ConnectionState, Content, DESCRIPTION_PATH, DeviceSpec, FaultRule, Flood, FloodVary,
+    HttpBehavior, IgdVersion, RawAnswer, SoapFault, SoapSpec, SsdpAnswer, SsdpBehavior, media_renderer_targets,
 };
 
 use std::io;
@@ -62,7 +62,9 @@ pub enum SsdpMode {
     /// searches to [`Simulator::ssdp_addr`].
     Unicast(SocketAddr),
     /// Port 1900 (`SO_REUSEADDR`), joined to `239.255.255.250` (or `ff02::c` when `ipv6`)
-    /// on this interface. Refused in PID 1's network namespace (see the crate docs).
+    /// on this interface, and each device's own address on port 1900 for unicast searches:
+    /// each search is told apart by where it was sent ([`Arrival`]). Refused in PID 1's
+    /// network namespace (see the crate docs).
     Multicast {
         /// Interface name, e.g. `c0`.
         interface: String,
@@ -104,6 +106,8 @@ pub struct RecordedRequest {
     pub body: Vec<u8>,
     /// Who sent it.
     pub peer: SocketAddr,
+    /// For SSDP: whether it was sent to the group or to one of our addresses.
+    pub arrival: Option<Arrival>,
     /// When it was fully received.
     pub at: Instant,
 }
@@ -221,8 +225,9 @@ impl Simulator {
     /// Binds every socket, then starts serving. When it returns, searches are answered
     /// and descriptions served.
     pub fn start(config: SimConfig) -> io::Result<Simulator> {
-        let ssdp_socket = ssdp::open(&config.ssdp)?;
-        let ssdp_addr = ssdp_socket.local_addr()?;
+        let device_ips: Vec<SocketAddr> = config.devices.iter().map(|d| d.addr).collect();
+        let ssdp_sockets = ssdp::open(&config.ssdp, &device_ips)?;
+        let ssdp_addr = ssdp_sockets[0].0.local_addr()?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             log: Mutex::new(Vec::new()),
@@ -237,7 +242,10 @@ impl Simulator {
             let (http_addr, listener) = bind_http(&spec)?;
             let location = format!("http://{}{DESCRIPTION_PATH}", host_port(http_addr));
             let uuid = spec.uuid.clone().unwrap_or_else(|| format!("5d1e0000-0000-4000-8000-{index:012x}"));
-            let reply = UdpSocket::bind(SocketAddr::new(spec.addr.ip(), 0)).map_err(|e| {
+            // The device's address with port 0 (an IPv6 link-local one keeps its scope).
+            let mut reply_addr = spec.addr;
+            reply_addr.set_port(0);
+            let reply = UdpSocket::bind(reply_addr).map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot bind device {index}'s SSDP socket on {}: {e}", spec.addr.ip()))
             })?;
             reply.set_write_timeout(Some(SLICE))?;
@@ -274,7 +282,7 @@ impl Simulator {
         sim.threads.push(
             thread::Builder::new()
                 .name("igd-sim-ssdp".into())
-                .spawn(move || ssdp::run(ssdp_socket, ssdp_devices, &ssdp_shared))?,
+                .spawn(move || ssdp::run(ssdp_sockets, ssdp_devices, &ssdp_shared))?,
         );
         for (listener, device) in servers {
             sim.listeners.push(listener.local_addr()?);

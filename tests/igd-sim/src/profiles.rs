@@ -8,7 +8,8 @@
 //! and `select_test.go` at de9ec7ee25627e0e518f53c710a3fc3d947c86c1.
 
 use crate::spec::{
-    ConnectionState, Content, DeviceSpec, HttpBehavior, IgdVersion, RawAnswer, SoapSpec, SsdpAnswer, SsdpBehavior,
+    Arrival, ConnectionState, Content, DeviceSpec, HttpBehavior, IgdVersion, RawAnswer, SoapSpec, SsdpAnswer,
+    SsdpBehavior,
 };
 use std::net::IpAddr;
 
@@ -54,6 +55,39 @@ EXT:\r\nLOCATION: {LOCATION}\r\nSERVER: TP-Link SMB ER605, UPnP/1.0\r\nST: {ST}\
 pub fn answers_from_another_port(ip: IpAddr) -> DeviceSpec {
     let answer = RawAnswer { answer_to: IgdVersion::V1.search_targets(), ..RawAnswer::one(ER605_ANSWER) };
     DeviceSpec::igd_v1().on_ip(ip).with_ssdp(SsdpBehavior::Raw(answer))
+}
+
+/// Tailscale's portmapper on why it searches both ways (tailscale/tailscale
+/// `net/portmapper/portmapper.go` at d39b7169b8caa9f6ed2642161d995224fbeb3d45, the
+/// comment before its M-SEARCH sends): "many home routers also respond to SSDP queries
+/// directed at udp/1900 on their LAN unicast IP", "the specs do not _require_ UPnP
+/// devices to respond to unicast SSDP queries, so some conformant UPnP implementations
+/// only respond to multicast queries" (tailscale/tailscale#3197 is one), and "some LANs
+/// and OSes have broken multicast", where only the unicast query gets through.
+///
+/// A router that answers only searches sent to the group (tailscale/tailscale#3197):
+/// IGDv1, works otherwise. Multicast mode only: in unicast mode it never answers.
+pub fn answers_only_multicast(ip: IpAddr) -> DeviceSpec {
+    let answer = SsdpAnswer::for_targets(IgdVersion::V1.search_targets()).only_to(Arrival::Multicast);
+    DeviceSpec::igd_v1().on_ip(ip).with_ssdp(SsdpBehavior::Answer(answer))
+}
+
+/// A router that answers only searches sent to its own address, port 1900: what a client
+/// sees of a router whose multicast is broken on the LAN (see [`answers_only_multicast`]
+/// for the source). IGDv1, works otherwise.
+pub fn answers_only_unicast(ip: IpAddr) -> DeviceSpec {
+    let answer = SsdpAnswer::for_targets(IgdVersion::V1.search_targets()).only_to(Arrival::Unicast);
+    DeviceSpec::igd_v1().on_ip(ip).with_ssdp(SsdpBehavior::Answer(answer))
+}
+
+/// A FRITZ!Box answering the IPv6 link-local group from its `fe80::` address, naming
+/// that address without a zone in `LOCATION` (home-assistant/core#71418, a FRITZ!Box
+/// 7590: `ssdp_location='http://[fe80::464e:6dff:fe69:ce8b%3]:49000/igddesc.xml'`, the
+/// `%3` being the client's addition: async_upnp_client adds the scope since 0.25,
+/// home-assistant/core#69127, which shows the same for `fboxdesc.xml`). `addr` is the link-local address with the scope the simulator binds
+/// on (its LOCATION is written without it). IGDv1, works otherwise.
+pub fn link_local_location(addr: std::net::SocketAddrV6) -> DeviceSpec {
+    DeviceSpec::igd_v1().at(addr.into())
 }
 
 /// Sagemcom FAST3890V3 (tailscale/tailscale#3557): `ssdp:all` is answered only by its

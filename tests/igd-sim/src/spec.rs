@@ -202,6 +202,19 @@ pub struct SsdpAnswer {
     /// Leave `ssdp:all` unanswered (only searches naming one of the targets get an
     /// answer), as a gateway does that answers `ssdp:all` only with another device.
     pub silent_to_ssdp_all: bool,
+    /// Answer only searches that arrived this way (sent to the group, or to the device's
+    /// own address); `None`: any search.
+    pub only_arrivals: Option<Arrival>,
+}
+
+/// How a search reached the simulator: sent to the multicast group, or by unicast to an
+/// address of the simulator's (in unicast mode, every search).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arrival {
+    /// To `239.255.255.250` or `ff02::c`.
+    Multicast,
+    /// To an address of the simulator's, port 1900 (or the unicast mode's address).
+    Unicast,
 }
 
 impl Default for SsdpAnswer {
@@ -213,7 +226,14 @@ impl Default for SsdpAnswer {
 impl SsdpAnswer {
     /// Answers every search once, at once, echoing its ST.
     pub fn echo() -> Self {
-        SsdpAnswer { targets: Vec::new(), fixed_st: None, copies: 1, delay: Duration::ZERO, silent_to_ssdp_all: false }
+        SsdpAnswer {
+            targets: Vec::new(),
+            fixed_st: None,
+            copies: 1,
+            delay: Duration::ZERO,
+            silent_to_ssdp_all: false,
+            only_arrivals: None,
+        }
     }
 
     /// Answers only searches for these targets (and `ssdp:all`), once, at once.
@@ -236,6 +256,12 @@ impl SsdpAnswer {
     /// The same answers, but none to `ssdp:all`.
     pub fn without_ssdp_all(mut self) -> Self {
         self.silent_to_ssdp_all = true;
+        self
+    }
+
+    /// The same answers, but only to searches that arrived as `arrival`.
+    pub fn only_to(mut self, arrival: Arrival) -> Self {
+        self.only_arrivals = Some(arrival);
         self
     }
 

@@ -2,11 +2,12 @@
 //! unicast from each device's own socket to the searcher.
 
 use crate::content::replace;
-use crate::spec::{Flood, FloodVary, SsdpBehavior};
+use crate::spec::{Arrival, Flood, FloodVary, SsdpBehavior};
 use crate::{RecordedRequest, SLICE, Shared, SsdpMode, host_port};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The SSDP port.
@@ -34,17 +35,43 @@ pub(crate) struct SsdpDevice {
     pub(crate) reply: UdpSocket,
 }
 
-/// Opens the receiving socket.
-pub(crate) fn open(mode: &SsdpMode) -> io::Result<UdpSocket> {
+/// Opens the receiving sockets, each with how the searches it gets arrive: in unicast
+/// mode the one address; in multicast mode a socket bound to the group (it gets only what
+/// is sent to the group) and one on port 1900 of each device address (what is sent there).
+pub(crate) fn open(mode: &SsdpMode, device_addrs: &[SocketAddr]) -> io::Result<Vec<(UdpSocket, Arrival)>> {
     match mode {
         SsdpMode::Unicast(addr) => {
             let socket = UdpSocket::bind(addr)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot bind the SSDP socket to {addr}: {e}")))?;
-            socket.set_read_timeout(Some(SLICE))?;
-            Ok(socket)
+            Ok(vec![(socket, Arrival::Unicast)])
         }
-        SsdpMode::Multicast { interface, ipv6 } => open_multicast(interface, *ipv6),
+        SsdpMode::Multicast { interface, ipv6 } => {
+            let mut sockets = vec![(open_multicast(interface, *ipv6)?, Arrival::Multicast)];
+            let mut bound: Vec<SocketAddr> = Vec::new();
+            for addr in device_addrs.iter().filter(|a| a.is_ipv6() == *ipv6) {
+                let mut at = *addr;
+                at.set_port(SSDP_PORT);
+                if !bound.contains(&at) {
+                    sockets.push((reusable(at)?, Arrival::Unicast));
+                    bound.push(at);
+                }
+            }
+            Ok(sockets)
+        }
     }
+}
+
+/// A UDP socket on `addr` with `SO_REUSEADDR` (port 1900 is shared with the group socket).
+fn reusable(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind an SSDP socket to {addr}: {e}")))?;
+    Ok(socket.into())
 }
 
 fn open_multicast(interface: &str, ipv6: bool) -> io::Result<UdpSocket> {
@@ -52,16 +79,17 @@ fn open_multicast(interface: &str, ipv6: bool) -> io::Result<UdpSocket> {
     let index = interface_index(interface)?;
     let socket = Socket::new(if ipv6 { Domain::IPV6 } else { Domain::IPV4 }, Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
+    // Bound to the group: only what is sent to the group arrives here.
     if ipv6 {
         socket.set_only_v6(true)?;
-        socket.bind(&SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), SSDP_PORT).into())?;
+        socket.bind(&SocketAddr::V6(SocketAddrV6::new(GROUP_V6_LINK, SSDP_PORT, 0, index)).into())?;
         // Receive only the groups joined on this socket.
         let _ = socket.set_multicast_all_v6(false);
         socket.join_multicast_v6(&GROUP_V6_LINK, index).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot join {GROUP_V6_LINK} on {interface} (index {index}): {e}"))
         })?;
     } else {
-        socket.bind(&SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), SSDP_PORT).into())?;
+        socket.bind(&SocketAddr::new(GROUP_V4.into(), SSDP_PORT).into())?;
         let _ = socket.set_multicast_all_v4(false);
         socket
             .join_multicast_v4_n(&GROUP_V4, &InterfaceIndexOrAddress::Index(index))
@@ -69,9 +97,7 @@ fn open_multicast(interface: &str, ipv6: bool) -> io::Result<UdpSocket> {
     }
     // Never used for sending, but make sure nothing could loop back or leave by multicast.
     let _ = if ipv6 { socket.set_multicast_loop_v6(false) } else { socket.set_multicast_loop_v4(false) };
-    let socket: UdpSocket = socket.into();
-    socket.set_read_timeout(Some(SLICE))?;
-    Ok(socket)
+    Ok(socket.into())
 }
 
 /// The interface's index, looked up in this process's network namespace.
@@ -92,7 +118,8 @@ fn ensure_test_namespace() -> io::Result<()> {
     if std::env::var("IGD_SIM_ALLOW_HOST_NETNS").is_ok_and(|v| v == "1") {
         return Ok(());
     }
-    let own = namespace_id("/proc/self/ns/net")?;
+    // The calling thread's namespace: a test may have moved only this thread (setns).
+    let own = namespace_id("/proc/thread-self/ns/net")?;
     if namespace_id("/proc/1/ns/net").is_ok_and(|init| init != own) {
         return Ok(());
     }
@@ -138,22 +165,51 @@ enum Outgoing {
     Flood { st: String, next: u32, flood: Flood, started: Instant },
 }
 
-/// The receiving loop; returns when the simulator stops.
-pub(crate) fn run(socket: UdpSocket, devices: Vec<SsdpDevice>, shared: &Shared) {
-    let mut jobs: Vec<Job> = Vec::new();
+/// A datagram received, with its sender and how it arrived.
+type Received = (Vec<u8>, SocketAddr, Arrival);
+
+/// The receiving loop; returns when the simulator stops. Each socket has a reader thread;
+/// this one schedules and sends the answers.
+pub(crate) fn run(sockets: Vec<(UdpSocket, Arrival)>, devices: Vec<SsdpDevice>, shared: &Shared) {
+    let (tx, rx) = mpsc::sync_channel::<Received>(1024);
+    std::thread::scope(|scope| {
+        for (socket, arrival) in sockets {
+            let tx = tx.clone();
+            scope.spawn(move || read_loop(&socket, arrival, &tx, shared));
+        }
+        drop(tx);
+        let mut jobs: Vec<Job> = Vec::new();
+        while !shared.stopped() {
+            let now = Instant::now();
+            send_due(&mut jobs, &devices, now, shared);
+            let wait = jobs
+                .iter()
+                .map(|j| j.due.saturating_duration_since(now))
+                .min()
+                .unwrap_or(SLICE)
+                .clamp(Duration::from_millis(1), SLICE);
+            match rx.recv_timeout(wait) {
+                Ok((bytes, from, arrival)) => on_datagram(&bytes, from, arrival, &devices, &mut jobs, shared),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = shared.sleep(SLICE);
+                }
+            }
+        }
+    });
+}
+
+/// Reads datagrams from one socket until the simulator stops.
+fn read_loop(socket: &UdpSocket, arrival: Arrival, tx: &mpsc::SyncSender<Received>, shared: &Shared) {
+    let _ = socket.set_read_timeout(Some(SLICE));
     let mut buf = vec![0u8; MAX_DATAGRAM];
     while !shared.stopped() {
-        let now = Instant::now();
-        send_due(&mut jobs, &devices, now, shared);
-        let wait = jobs
-            .iter()
-            .map(|j| j.due.saturating_duration_since(now))
-            .min()
-            .unwrap_or(SLICE)
-            .clamp(Duration::from_millis(1), SLICE);
-        let _ = socket.set_read_timeout(Some(wait));
         match socket.recv_from(&mut buf) {
-            Ok((n, from)) => on_datagram(&buf[..n], from, &devices, &mut jobs, shared),
+            Ok((n, from)) => {
+                if tx.send((buf[..n].to_vec(), from, arrival)).is_err() {
+                    return;
+                }
+            }
             Err(e) if is_transient(&e) => {}
             Err(_) => {
                 // A persistent error: don't spin, keep honouring stop.
@@ -173,7 +229,14 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-fn on_datagram(bytes: &[u8], from: SocketAddr, devices: &[SsdpDevice], jobs: &mut Vec<Job>, shared: &Shared) {
+fn on_datagram(
+    bytes: &[u8],
+    from: SocketAddr,
+    arrival: Arrival,
+    devices: &[SsdpDevice],
+    jobs: &mut Vec<Job>,
+    shared: &Shared,
+) {
     let (method, path, headers) = parse_datagram(bytes);
     let st = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("ST")).map(|(_, v)| v.trim().to_string());
     let is_search = method.eq_ignore_ascii_case("M-SEARCH");
@@ -185,6 +248,7 @@ fn on_datagram(bytes: &[u8], from: SocketAddr, devices: &[SsdpDevice], jobs: &mu
         action: None,
         body: bytes.to_vec(),
         peer: from,
+        arrival: Some(arrival),
         at: Instant::now(),
     });
     let Some(st) = st.filter(|st| is_search && !st.is_empty()) else { return };
@@ -200,6 +264,7 @@ fn on_datagram(bytes: &[u8], from: SocketAddr, devices: &[SsdpDevice], jobs: &mu
         match &device.behavior {
             SsdpBehavior::Silent => {}
             SsdpBehavior::Answer(answer) if answer.silent_to_ssdp_all && st.eq_ignore_ascii_case("ssdp:all") => {}
+            SsdpBehavior::Answer(answer) if answer.only_arrivals.is_some_and(|only| only != arrival) => {}
             SsdpBehavior::Answer(answer) => {
                 for answered in answer_sts(&answer.targets, &st) {
                     let claimed = answer.fixed_st.clone().unwrap_or(answered);

@@ -1,7 +1,9 @@
 //! The SSDP socket: where M-SEARCH requests go out and answers come back. Without a
 //! named interface a search goes to the group on every LAN interface (see
 //! [`interfaces::search_order`]) and, unicast, to each interface's gateway: some routers
-//! answer only one of the two.
+//! answer only one of the two. A named IPv4 interface gets the group and, unicast, its
+//! own gateway (a router answering only unicast is found there too; no other interface
+//! is searched). IPv6 searches go to the groups only.
 
 use crate::error::Error;
 use crate::net::interfaces::{self, LanInterface};
@@ -105,7 +107,11 @@ impl SearchSocket {
             (Some(target), _) if target.is_ipv6() => vec![Destination::to(target, ssdp::host_header_v6(GROUP_V6_LINK))],
             (Some(target), _) => vec![Destination::to(target, ssdp::host_header_v4())],
             (None, Some(Interface::V6 { index })) => v6_groups(index),
-            (None, Some(Interface::V4 { .. })) => vec![v4_group(None)],
+            (None, Some(Interface::V4 { address, .. })) => {
+                let gateway =
+                    interfaces::list().into_iter().find(|i| i.ipv4.contains(&address)).and_then(|i| i.gateway_v4);
+                std::iter::once(v4_group(None)).chain(gateway.map(unicast_v4)).collect()
+            }
             (None, None) => every_interface(&interfaces::search_order(interfaces::list(), ipv6), ipv6),
         };
         Ok(SearchSocket { socket: socket.into(), destinations })
@@ -212,10 +218,14 @@ fn every_interface(chosen: &[LanInterface], ipv6: bool) -> Vec<Destination> {
     }
     let mut gateways: Vec<Ipv4Addr> = chosen.iter().filter_map(|i| i.gateway_v4).collect();
     gateways.dedup();
-    destinations.extend(
-        gateways.into_iter().map(|g| Destination::to(SocketAddrV4::new(g, SSDP_PORT).into(), ssdp::host_header_v4())),
-    );
+    destinations.extend(gateways.into_iter().map(unicast_v4));
     destinations
+}
+
+/// A router by unicast (port 1900). Some routers answer only that (Tailscale sends it
+/// first, ahead of the group: tailscale/tailscale `net/portmapper/portmapper.go`).
+fn unicast_v4(router: Ipv4Addr) -> Destination {
+    Destination::to(SocketAddrV4::new(router, SSDP_PORT).into(), ssdp::host_header_v4())
 }
 
 #[cfg(unix)]
