@@ -31,8 +31,9 @@ USAGE:
 
 WHERE SEARCHES ARRIVE (exactly one):
     --unicast ADDR        receive M-SEARCH on this UDP address, e.g. 127.0.0.1:0
-    --multicast IFACE     join 239.255.255.250 on IFACE, port 1900 (refused in PID 1's
-                          network namespace unless IGD_SIM_ALLOW_HOST_NETNS=1)
+    --multicast IFACE     join 239.255.255.250 on IFACE, port 1900, and listen on port
+                          1900 of each device address for unicast searches (refused in
+                          PID 1's network namespace unless IGD_SIM_ALLOW_HOST_NETNS=1)
     --ipv6                with --multicast: join ff02::c instead
 
 DEVICES:

@@ -200,12 +200,17 @@ fn a_link_local_location_without_a_zone_is_used_on_its_interface() {
     let config =
         SimConfig { ssdp: SsdpMode::Multicast { interface: "lan0".into(), ipv6: true }, devices: vec![device] };
     let router = RouterSim::start(&lan, config);
+    // An IPv4 router on the same link: it must hear nothing from an IPv6 discovery.
+    let v4_router = RouterSim::start(&lan, multicast_v4(vec![igd_sim::DeviceSpec::igd_v1().on_ip(ROUTER_V4.into())]));
     let location = router.sim().location(0);
     assert!(location.starts_with(&format!("http://[{router_ll}]:")), "{location}");
     let options = options(SocketConfig { ipv6: true, ttl: 2, ..SocketConfig::default() });
     let discovery = in_namespace(&lan.client, || find_gateway(&options)).expect("the search is sent");
     let device = discovery.gateway().unwrap_or_else(|| panic!("the router is found: {discovery:#?}")).clone();
     assert_eq!(device.description_url, location);
+    // discover_ipv6 searches IPv6 only (as the engine's miniupnpc does): a router that
+    // breaks on IPv4 and IPv6 searches arriving together never gets both from us.
+    assert_eq!(v4_router.arrivals(), [], "no IPv4 search during an IPv6 discovery");
     let record = DeviceRecord::from(&device);
     println!("control URL {}, our address {}", record.igd_control_url, record.igd_our_addr);
     assert!(record.igd_control_url.starts_with(&format!("http://[{router_ll}%25")), "{}", record.igd_control_url);
