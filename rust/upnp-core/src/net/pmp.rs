@@ -10,10 +10,6 @@ use std::time::{Duration, Instant};
 /// Most unrelated or broken datagrams read for one request before giving up, so that a
 /// flood cannot keep the loop busy (the deadline bounds it too).
 const MAX_IGNORED: u32 = 256;
-/// Longest single wait on the socket. Linux rounds long socket timeouts up (its timer
-/// wheel: 256 ms steps from about 2 s at HZ=250), which would overshoot a deadline; short
-/// waits end within a few ms of it.
-const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// A UDP socket connected to one gateway's NAT-PMP/PCP port.
 #[derive(Debug)]
@@ -79,17 +75,10 @@ impl PmpSocket {
             interval = Some(wait);
             let resend_at = Instant::now().checked_add(wait).map_or(deadline, |t| t.min(deadline));
             while ignored < MAX_IGNORED {
-                let remaining = resend_at.saturating_duration_since(Instant::now());
-                if remaining.is_zero() {
-                    break;
-                }
-                let wait = remaining.min(WAIT_SLICE);
-                self.socket.set_read_timeout(Some(wait)).map_err(|e| socket_error("cannot set a timeout", e))?;
-                let (len, from) = match self.socket.recv_from(&mut buf) {
-                    Ok(got) => got,
-                    // Until the resend time (checked above).
-                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                let (len, from) = match super::recv_before(&self.socket, resend_at, &mut buf) {
+                    Ok(Some(got)) => got,
+                    // The resend time.
+                    Ok(None) => break,
                     // ICMP port unreachable for an earlier send: nothing listens on 5351.
                     Err(e) if is_refusal(&e) => return Err(self.refused(what)),
                     Err(e) => return Err(socket_error(&format!("{what}: cannot receive"), e)),

@@ -8,6 +8,7 @@ pub mod pmp;
 pub mod result;
 pub mod soap;
 pub mod ssdp;
+pub mod stun;
 pub mod url;
 pub(crate) mod xml;
 
