@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::protocol::pmp::{self as proto, DecodeError, PmpMethod, ResultCode, SERVER_PORT};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Most unrelated or broken datagrams read for one request before giving up, so that a
 /// flood cannot keep the loop busy (the deadline bounds it too).
@@ -166,6 +166,7 @@ mod tests {
 
     use super::*;
     use std::thread;
+    use std::time::Duration;
 
     /// A socket connected to a fake server on 127.0.0.1:<random>; the server thread
     /// runs `serve` on each request it receives.

@@ -148,7 +148,11 @@ mod tests {
 
     /// A server that answers the `n`th request it receives (1-based) with `answer(request)`,
     /// returning how many it received within `life`.
-    fn fake_server(n: usize, life: Duration, answer: fn(&[u8], SocketAddr) -> Vec<u8>) -> (u16, thread::JoinHandle<usize>) {
+    fn fake_server(
+        n: usize,
+        life: Duration,
+        answer: fn(&[u8], SocketAddr) -> Vec<u8>,
+    ) -> (u16, thread::JoinHandle<usize>) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
         socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
