@@ -170,6 +170,13 @@ impl Bed {
         c
     }
 
+    /// A command run inside the router namespace (the home router on a double-NAT bed).
+    pub fn in_router(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.router]).arg(program);
+        c
+    }
+
     /// A command run inside the WAN namespace.
     pub fn in_wan(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");
