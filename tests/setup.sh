@@ -3,6 +3,9 @@
 # (a second run only checks). Needs root. Rust (cargo) must already be installed.
 #   - the test-bed router: miniupnpd (nftables build), nftables, and upnpc/curl/python3
 #     as independent clients for checking the router's state
+#   - the test bed's STUN server: coturn (turnserver), started only by igd-up.sh
+#     IGD_STUN=1 inside the bed's WAN namespace; its service is neither started nor
+#     enabled here
 set -euo pipefail
 
 log() { echo "[setup] $*" >&2; }
@@ -19,11 +22,36 @@ command -v upnpc >/dev/null || need+=(miniupnpc)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 command -v ip >/dev/null || need+=(iproute2)
+command -v turnserver >/dev/null || need+=(coturn)
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # No package may start a service on this machine's interfaces (coturn's would serve
+  # STUN/TURN on all of them): unless the machine has a policy-rc.d of its own, one that
+  # forbids every start is in place for the install.
+  guard=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# tests/setup.sh: no service starts during its install\nexit 101\n' >"$guard"
+    chmod 755 "$guard"
+  fi
+  status=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || status=$?
+  [[ -z $guard ]] || rm -f "$guard"
+  ((status == 0)) || { log "apt-get install failed ($status)"; exit 1; }
 fi
+# coturn's package enables its systemd unit, which (unlike its init script) ignores
+# TURNSERVER_ENABLED in /etc/default/coturn: disabled, so that no boot starts it.
+if [[ -e /etc/systemd/system/multi-user.target.wants/coturn.service ]]; then
+  log "disabling the coturn service"
+  systemctl disable coturn.service >/dev/null 2>&1 || rm -f /etc/systemd/system/multi-user.target.wants/coturn.service
+fi
+# And none runs in this machine's own network namespace (only in beds' WAN namespaces).
+for pid in $(pgrep -x turnserver || true); do
+  if [[ $(readlink "/proc/$pid/ns/net") == "$(readlink /proc/self/ns/net)" ]]; then
+    log "turnserver pid $pid serves this machine's own interfaces: stop it (systemctl stop coturn)"; exit 1
+  fi
+done
 log "test-bed packages ready"
 
 # Godot 4 for the headless tests and the demo. GODOT=/path/to/godot selects another

@@ -1,8 +1,26 @@
 # shellcheck shell=bash
-# Sourced by igd-up.sh and igd-restart.sh: starts the bed's miniupnpd and waits until
-# the sockets that are switched on are bound (the daemon opens HTTP, SSDP, then
-# NAT-PMP/PCP). Needs ROUTER_NS STATE_DIR CONF MINIUPNPD HTTP_PORT ENABLE_UPNP
-# ENABLE_NATPMP and a log function. Appends to $STATE_DIR/miniupnpd.log.
+# Sourced by igd-up.sh and igd-restart.sh. start_daemon starts the bed's miniupnpd and
+# waits until the sockets that are switched on are bound (the daemon opens HTTP, SSDP,
+# then NAT-PMP/PCP); it needs ROUTER_NS STATE_DIR CONF MINIUPNPD HTTP_PORT ENABLE_UPNP
+# ENABLE_NATPMP and a log function, and appends to $STATE_DIR/miniupnpd.log (igd-up.sh
+# runs it in a subshell with the outer router's values too). set_snat sets a router's
+# source NAT; it needs BACKEND and NFT_TABLE.
+
+# set_snat NS WAN_IF SOURCES [ADDR]: what SOURCES (prefixes or addresses, comma
+# separated) send out WAN_IF leaves from ADDR (no ADDR: no source NAT), in the chain
+# igd-up.sh's firewall keeps for it, after miniupnpd's own postrouting rules.
+set_snat() {
+  local ns=$1 wan=$2 lan_net=$3 addr=${4:-}
+  if [[ $BACKEND == nftables ]]; then
+    ip netns exec "$ns" nft flush chain inet "$NFT_TABLE" lan_snat
+    [[ -z $addr ]] || ip netns exec "$ns" nft add rule inet "$NFT_TABLE" lan_snat \
+      oifname "$wan" ip saddr "{ $lan_net }" snat ip to "$addr"
+  else
+    ip netns exec "$ns" iptables-legacy -w -t nat -F BED-SNAT
+    [[ -z $addr ]] || ip netns exec "$ns" iptables-legacy -w -t nat -A BED-SNAT \
+      -o "$wan" -s "$lan_net" -j SNAT --to-source "$addr"
+  fi
+}
 
 sockets_bound() {
   if [[ $ENABLE_UPNP == yes ]]; then

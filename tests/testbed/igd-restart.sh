@@ -9,8 +9,12 @@
 #                       as for igd-up.sh); its bed.env says how the bed was made
 #   IGD_EXT_IP          the external address the new daemon reports (an IPv4 address,
 #                       or none, as for igd-up.sh); default: keep the current one. On a
-#                       bed made with IGD_FORWARD=1 the address on the router's wan0 and
-#                       the WAN host's route to it move to the new address (none: both go)
+#                       bed made with IGD_FORWARD=1 the address on the router's wan0, the
+#                       WAN host's route to it and the router's source NAT move to the
+#                       new address (none: all three go). Not on a bed with an outer
+#                       router (igd-up.sh IGD_OUTER), whose WAN address is the router's
+#                       interface address there. Only the router's daemon restarts, not
+#                       the outer router's.
 #   IGD_CLEAR_LEASES=1  forget every mapping, as a rebooted router does: the lease file
 #                       is removed and the firewall's mapping chains are flushed.
 #                       Without it the new daemon reloads the mappings from the lease
@@ -28,12 +32,18 @@ CONF=$STATE_DIR/miniupnpd.conf
 log() { printf '[igd-restart %s] %s\n' "$(date +%T.%N | cut -c1-12)" "$*" >&2; }
 T0=$(date +%s.%N)
 
+# shellcheck source=tests/testbed/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
+
 [[ -f $STATE_DIR/bed.env && -f $CONF ]] || { log "no bed in $STATE_DIR (run igd-up.sh first)"; exit 1; }
 WANT_NS=$ROUTER_NS
 # shellcheck source=/dev/null
 source "$STATE_DIR/bed.env"
 [[ $ROUTER_NS == "$WANT_NS" ]] || { log "$STATE_DIR belongs to the bed of $ROUTER_NS, not $WANT_NS"; exit 1; }
 
+if [[ -n ${IGD_EXT_IP:-} && -n ${OUTER:-} ]]; then
+  log "IGD_EXT_IP cannot change on a bed with an outer router (IGD_OUTER=$OUTER)"; exit 1
+fi
 if [[ -n ${IGD_EXT_IP:-} && $IGD_EXT_IP != none && ! $IGD_EXT_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]; then
   log "IGD_EXT_IP must be an IPv4 address or none, not '$IGD_EXT_IP'"; exit 1
 fi
@@ -68,6 +78,9 @@ if [[ -n ${IGD_EXT_IP:-} ]]; then
     if [[ $IGD_EXT_IP != none ]]; then
       ip -n "$ROUTER_NS" addr add "$IGD_EXT_IP/32" dev wan0
       ip -n "$WAN_NS" route add "$IGD_EXT_IP/32" via "$WAN4.2"
+      set_snat "$ROUTER_NS" wan0 "$LAN4.0/24" "$IGD_EXT_IP"
+    else
+      set_snat "$ROUTER_NS" wan0 "$LAN4.0/24"
     fi
   fi
   sed -i '/^ext_ip=/d' "$CONF"
@@ -93,8 +106,6 @@ fi
 
 # 4. start it again, as igd-up.sh does
 echo "=== igd-restart.sh $(date +%T) ===" >>"$STATE_DIR/miniupnpd.log"
-# shellcheck source=tests/testbed/daemon.sh
-source "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
 start_daemon || exit 1
 
 ext_ip=$(sed -n 's/^ext_ip=//p' "$CONF")

@@ -63,13 +63,21 @@ static LIVE_BEDS: Mutex<Vec<(String, String, String, PathBuf)>> = Mutex::new(Vec
 
 extern "C" fn take_down_live_beds() {
     let beds = LIVE_BEDS.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
-    for (router, client, wan, state) in beds {
-        let _ = Command::new(testbed_dir().join("igd-down.sh"))
-            .args([&router, &client, &wan])
-            .env("IGD_STATE_DIR", &state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+    // All at once: each takes 1 to 2 s, waiting for its daemons to exit.
+    let downs: Vec<_> = beds
+        .iter()
+        .filter_map(|(router, client, wan, state)| {
+            Command::new(testbed_dir().join("igd-down.sh"))
+                .args([router, client, wan])
+                .env("IGD_STATE_DIR", state)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+        })
+        .collect();
+    for mut down in downs {
+        let _ = down.wait();
     }
 }
 
@@ -167,6 +175,13 @@ impl Bed {
     pub fn in_client(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.client]).arg(program);
+        c
+    }
+
+    /// A command run inside the router namespace (the home router on a double-NAT bed).
+    pub fn in_router(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.router]).arg(program);
         c
     }
 
