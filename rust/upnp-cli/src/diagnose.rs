@@ -6,6 +6,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use upnp_core::net::interfaces::{self, LanInterface};
+use upnp_core::net::stun::{self, StunAnswer};
 use upnp_core::pmp::{self, Probe};
 use upnp_core::protocol::igd::{self, ExternalAddressKind};
 use upnp_core::{Device, DiscoverOptions, Discovery, Error};
@@ -49,6 +50,9 @@ pub enum Advice {
     Ok,
     /// A usable way to map, but the external address is private: another NAT in front.
     AnotherNat,
+    /// A usable way to map and a public-looking external address, but a STUN server sees
+    /// another one: a NAT between the router and the internet that its address hides.
+    HiddenNat,
     /// A usable way to map, but the external address is shared (100.64/10): the
     /// provider's carrier-grade NAT is in front.
     SharedAddress,
@@ -72,6 +76,7 @@ impl Advice {
         match self {
             Advice::Ok => "ok",
             Advice::AnotherNat => "another_nat",
+            Advice::HiddenNat => "hidden_nat",
             Advice::SharedAddress => "shared_address",
             Advice::NoExternalAddress => "no_external_address",
             Advice::PmpOnly => "pmp_only",
@@ -88,6 +93,11 @@ impl Advice {
             Advice::Ok => "ports can be mapped and the external address is public: players outside can reach them",
             Advice::AnotherNat => {
                 "the router's external address is private: another router is in front of it; enable UPnP on the outer router or put this one in bridge mode"
+            }
+            Advice::HiddenNat => {
+                "the router's external address looks public, but the STUN server sees another one: a NAT between \
+                 the router and the internet (the provider's, or a router in front) hides it; ask the provider for \
+                 a public address, or forward the port on the router in front"
             }
             Advice::SharedAddress => {
                 "the router's external address is shared (carrier-grade NAT): the provider shares one address among \
@@ -124,14 +134,17 @@ pub struct Diagnosis {
     pub discovery: Result<Discovery, Error>,
     /// One answer per distinct searched interface gateway.
     pub pmp: Vec<PmpAnswer>,
+    /// The STUN server asked (`--stun`) and its answer.
+    pub stun: Option<(String, Result<StunAnswer, Error>)>,
     /// The whole run's time.
     pub elapsed: Duration,
 }
 
 impl Diagnosis {
-    /// Runs discovery (or reads `url`) and probes NAT-PMP/PCP at every searched interface's
-    /// gateway at the same time, all by `options.timeout`.
-    pub fn run(options: &DiscoverOptions, url: Option<&str>) -> Diagnosis {
+    /// Runs discovery (or reads `url`), probes NAT-PMP/PCP at every searched interface's
+    /// gateway and asks the STUN server `stun` (when given) at the same time, all by
+    /// `options.timeout`.
+    pub fn run(options: &DiscoverOptions, url: Option<&str>, stun_server: Option<&str>) -> Diagnosis {
         let started = Instant::now();
         let deadline = started + options.timeout;
         let interfaces = searched_interfaces(
@@ -144,13 +157,15 @@ impl Diagnosis {
                 gateways.push((i.name.clone(), g));
             }
         }
-        let (discovery, pmp) = std::thread::scope(|scope| {
+        let (discovery, pmp, stun) = std::thread::scope(|scope| {
             let probes: Vec<_> = gateways
                 .into_iter()
                 .map(|(interface, gateway)| {
                     scope.spawn(move || PmpAnswer { interface, gateway, result: pmp::probe(gateway, deadline) })
                 })
                 .collect();
+            let stun =
+                stun_server.map(|server| scope.spawn(move || (server.to_string(), stun::binding(server, 0, deadline))));
             let discovery = match url {
                 Some(url) => upnp_core::device_from_url(url, options.timeout).map(|device| Discovery {
                     devices: vec![device],
@@ -160,9 +175,10 @@ impl Diagnosis {
                 None => upnp_core::discover(options),
             };
             let pmp = probes.into_iter().map(|p| p.join().expect("a probe does not panic")).collect();
-            (discovery, pmp)
+            let stun = stun.map(|s| s.join().expect("a STUN exchange does not panic"));
+            (discovery, pmp, stun)
         });
-        Diagnosis { interfaces, discovery, pmp, elapsed: started.elapsed() }
+        Diagnosis { interfaces, discovery, pmp, stun, elapsed: started.elapsed() }
     }
 
     /// The devices found (none when the search failed).
@@ -193,6 +209,11 @@ impl Diagnosis {
         (address, source, kind)
     }
 
+    /// The address the STUN server saw, when it answered.
+    pub fn stun_address(&self) -> Option<std::net::IpAddr> {
+        self.stun.as_ref().and_then(|(_, answer)| answer.as_ref().ok()).map(|a| a.mapped.ip())
+    }
+
     /// Why device `index` is (or is not) the gateway used.
     pub fn why(&self, index: usize) -> String {
         let device = &self.devices()[index];
@@ -212,6 +233,11 @@ impl Diagnosis {
         let can_map = self.chosen().is_some() || self.pmp_answer().is_some();
         if can_map {
             return match self.external_address().2 {
+                ExternalAddressKind::Public
+                    if self.stun_address().is_some_and(|seen| seen.to_string() != self.external_address().0) =>
+                {
+                    Advice::HiddenNat
+                }
                 ExternalAddressKind::Public if self.chosen().is_some() => Advice::Ok,
                 ExternalAddressKind::Private => Advice::AnotherNat,
                 ExternalAddressKind::Shared => Advice::SharedAddress,
@@ -289,6 +315,7 @@ mod tests {
             interfaces: vec![interface("c0", gateway)],
             discovery: Ok(Discovery { answers: devices.len(), devices, ..Discovery::default() }),
             pmp,
+            stun: None,
             elapsed: Duration::ZERO,
         }
     }
@@ -309,6 +336,31 @@ mod tests {
         assert_eq!(disconnected.why(0), "not usable (IGD_STATUS_DISCONNECTED): why");
         let failed = Diagnosis { discovery: Err(Error::NoDevices), ..diagnosis(Vec::new(), None, None) };
         assert_eq!(failed.advice(), Advice::SearchFailed);
+    }
+
+    #[test]
+    fn a_stun_server_seeing_another_address_means_a_hidden_nat() {
+        let stun = |seen: &str| {
+            let answer = StunAnswer {
+                mapped: format!("{seen}:40000").parse().unwrap(),
+                server: "10.78.0.1:3478".parse().unwrap(),
+                local_port: 40000,
+                from_requested_port: true,
+            };
+            Some(("10.78.0.1:3478".to_string(), Ok(answer)))
+        };
+        let mut d = diagnosis(vec![], Some(Some("11.22.33.44")), Some("10.77.0.1"));
+        d.stun = stun("22.33.44.55");
+        assert_eq!(d.advice(), Advice::HiddenNat);
+        d.stun = stun("11.22.33.44");
+        assert_eq!(d.advice(), Advice::PmpOnly, "the same address: nothing hidden");
+        // A private address is already another NAT; STUN adds nothing to the advice.
+        let mut behind = diagnosis(vec![], Some(Some("192.168.1.5")), Some("10.77.0.1"));
+        behind.stun = stun("22.33.44.55");
+        assert_eq!(behind.advice(), Advice::AnotherNat);
+        let mut silent = diagnosis(vec![], Some(Some("11.22.33.44")), Some("10.77.0.1"));
+        silent.stun = Some(("10.78.0.1:3478".into(), Err(Error::Timeout("no answer".into()))));
+        assert_eq!(silent.advice(), Advice::PmpOnly);
     }
 
     #[test]

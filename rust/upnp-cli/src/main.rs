@@ -104,13 +104,19 @@ enum Command {
     /// point_to_point}; devices[] (as `discover`, plus chosen, why); answers; notes[];
     /// discovery_error (null when the search was sent); gateway (the chosen device's
     /// description_url, igd_control_url, igd_our_addr, why; null: none); external_address
-    /// ("" when none); external_address_kind (public, private, unknown);
+    /// ("" when none); external_address_kind (public, private, shared, none);
     /// external_address_source (upnp, natpmp, none); pmp[] {interface, gateway, answered,
-    /// method (NAT-PMP or PCP), external_address, error}; stun ("not asked"); advice;
-    /// advice_code (ok, another_nat, no_external_address, pmp_only, device_not_usable,
-    /// no_router, switch_upnp_on, search_failed); elapsed_ms.
+    /// method (NAT-PMP or PCP), external_address, error}; stun (null: not asked; else
+    /// {server, answered, address, port, same_as_external, error}); advice; advice_code
+    /// (ok, another_nat, hidden_nat, shared_address, no_external_address, pmp_only,
+    /// device_not_usable, no_router, switch_upnp_on, search_failed); elapsed_ms.
     #[command(verbatim_doc_comment)]
-    Diagnose,
+    Diagnose {
+        /// A STUN server (host:port, or host for 3478) to ask which address the internet
+        /// sees; a difference from the router's external address is a NAT in between.
+        #[arg(long, value_name = "SERVER")]
+        stun: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -204,8 +210,8 @@ fn run(cli: &Cli, out: &Output) -> Result<(), Failure> {
             out.deleted(*port, protocol, started.elapsed());
             Ok(())
         }
-        Command::Diagnose => {
-            out.diagnosis(&diagnose::Diagnosis::run(&discover_options(o), o.url.as_deref()));
+        Command::Diagnose { stun } => {
+            out.diagnosis(&diagnose::Diagnosis::run(&discover_options(o), o.url.as_deref(), stun.as_deref()));
             Ok(())
         }
         Command::List => {

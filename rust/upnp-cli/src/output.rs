@@ -77,7 +77,17 @@ impl Output {
     pub fn diagnosis(&self, d: &Diagnosis) {
         let (address, source, kind) = d.external_address();
         let advice = d.advice();
-        let stun = "not asked";
+        let stun_json = d.stun.as_ref().map(|(server, answer)| {
+            let seen = answer.as_ref().ok();
+            json!({
+                "server": server,
+                "answered": seen.is_some(),
+                "address": seen.map(|a| a.mapped.ip().to_string()),
+                "port": seen.map(|a| a.mapped.port()),
+                "same_as_external": seen.map(|a| a.mapped.ip().to_string() == address),
+                "error": answer.as_ref().err().map(ToString::to_string),
+            })
+        });
         if self.json {
             let interfaces: Vec<Value> = d
                 .interfaces
@@ -141,7 +151,7 @@ impl Output {
                 "external_address_kind": kind.name(),
                 "external_address_source": source.as_str(),
                 "pmp": pmp,
-                "stun": stun,
+                "stun": stun_json,
                 "advice": advice.text(),
                 "advice_code": advice.code(),
                 "elapsed_ms": d.elapsed.as_secs_f64() * 1000.0,
@@ -188,7 +198,14 @@ impl Output {
                 Err(e) => println!("NAT-PMP/PCP:      {} ({}): {e}", a.gateway, a.interface),
             }
         }
-        println!("STUN:             {stun}");
+        match &d.stun {
+            None => println!("STUN:             not asked (--stun host:port)"),
+            Some((server, Ok(answer))) => {
+                let same = if answer.mapped.ip().to_string() == address { "the same as" } else { "not" };
+                println!("STUN:             {server} sees {} ({same} the external address)", answer.mapped)
+            }
+            Some((server, Err(e))) => println!("STUN:             {server}: {e}"),
+        }
         println!("Advice:           {}", advice.text());
         println!("(in {:.0} ms)", d.elapsed.as_secs_f64() * 1000.0);
     }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use igd_sim::{DeviceSpec, FaultRule, IgdVersion, SimMapping, SoapFault, SoapSpec};
+use igd_sim::{DeviceSpec, FaultRule, IgdVersion, SimMapping, SoapFault, SoapSpec, profiles};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,6 +32,7 @@ fn config(ssdp: SocketAddr, protocols: &[Protocol]) -> MapperConfig {
             refresh_interval: Duration::from_secs(300),
             remove_on_stop: true,
             allow_nat_pmp: false,
+            stun_server: None,
         },
         discover: DiscoverOptions {
             timeout: Duration::from_millis(500),
@@ -333,7 +334,7 @@ fn a_pcp_server_granting_one_second_is_not_flooded() {
 /// the "open on the router, but" one. Before: 10.0.0.2 and 100.64.1.2 were both "private
 /// (carrier-grade NAT)" with no advice, and 0.0.0.0 said nothing of what to do.
 #[test]
-fn the_status_text_tells_double_nat_carrier_grade_nat_and_no_address_apart() {
+fn the_status_text_tells_double_nat_and_carrier_grade_nat_apart() {
     for (ip, reason) in [
         (
             "10.0.0.2",
@@ -346,32 +347,56 @@ fn the_status_text_tells_double_nat_carrier_grade_nat_and_no_address_apart() {
              among customers, so players outside cannot reach this port; ask your provider for a public address \
              or use a relay.",
         ),
-        (
-            "0.0.0.0",
-            "the router reports no public address: it is behind carrier-grade NAT or another router, so players \
-             outside cannot reach this port; check the router's internet connection, or forward the port on the \
-             router in front of it.",
-        ),
     ] {
         let soap = SoapSpec { external_ip: ip.into(), ..SoapSpec::default() };
         let sim = common::start(vec![DeviceSpec::igd_v2().with_soap(soap)]);
         let mapper = Mapper::start(config(sim.ssdp_addr(), &[Protocol::Udp]), None);
         let events = completed(&mapper);
-        let shown: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Status(status, text) => Some((*status, text.as_str())),
-                _ => None,
-            })
-            .collect();
+        let shown = statuses(&events);
         println!("{ip}: {shown:?}");
         let expected = format!("UDP {PORT} open on the router (UPnP), but {reason}");
         assert_eq!(shown.last(), Some(&(Status::Mapped, expected.as_str())), "{ip}");
-        // The mapped event carries what the router said, 0.0.0.0 as no address.
         let reported = events.iter().find_map(|e| match e {
             Event::Mapped { external_address, .. } => Some(external_address.as_str()),
             _ => None,
         });
-        assert_eq!(reported, Some(if ip == "0.0.0.0" { "" } else { ip }), "{ip}");
+        assert_eq!(reported, Some(ip), "{ip}");
     }
+}
+
+/// A router that says its external address is 0.0.0.0 (tailscale/corp#23538) is not
+/// usable: nothing is mapped through it and the node never says the port is open. Before:
+/// the port was mapped and reported open ("open on the router, but ...", STATUS_MAPPED,
+/// port_mapped with an empty address, upnp_completed(OK)).
+#[test]
+fn a_router_without_an_external_address_maps_nothing_and_says_why() {
+    let sim = common::start(vec![profiles::external_address_unspecified("127.0.0.1".parse().unwrap())]);
+    let mapper = Mapper::start(config(sim.ssdp_addr(), &[Protocol::Udp, Protocol::Tcp]), None);
+    let (events, came) = wait_for(&mapper, Duration::from_secs(5), |e| matches!(e, Event::Completed(_)));
+    assert!(came, "no completion: {events:?}");
+    let shown = statuses(&events);
+    println!("0.0.0.0: {shown:?}");
+    assert!(events.contains(&Event::Completed(UpnpResult::InvalidGateway)), "{events:?}");
+    assert_eq!(
+        shown.last(),
+        Some(&(
+            Status::Failed,
+            "The router reports no public address: it is behind carrier-grade NAT or another router, so players \
+             outside cannot reach this port; check the router's internet connection, or forward the port on the \
+             router in front of it."
+        ))
+    );
+    assert!(!events.iter().any(|e| matches!(e, Event::Mapped { .. })), "{events:?}");
+    let adds = sim.requests().iter().filter(|r| r.action.as_deref().is_some_and(|a| a.starts_with("Add"))).count();
+    assert_eq!(adds, 0, "no add sent");
+}
+
+fn statuses(events: &[Event]) -> Vec<(Status, &str)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Status(status, text) => Some((*status, text.as_str())),
+            _ => None,
+        })
+        .collect()
 }

@@ -293,6 +293,7 @@ mod mapper {
                 refresh_interval: Duration::from_secs(300),
                 remove_on_stop: true,
                 allow_nat_pmp: false,
+                stun_server: None,
             },
             discover: options(sim, upnp_core::protocol::ssdp::DEFAULT_FILTER),
             warm_description_url: None,

@@ -195,3 +195,35 @@ fn single_router_stun_sees_its_external_address() {
     assert_eq!(json["external_address_kind"], "public", "{json}");
     assert_stun_sees(bed, EXT_IP);
 }
+
+/// `upnp diagnose --stun` on the client: the report, printed for the record.
+fn diagnose_with_stun(bed: &Bed) -> Value {
+    let server = bed.var("IGD_STUN_SERVER");
+    let json = bed.upnp(&["--timeout", "1500", "diagnose", "--stun", server]).ok();
+    println!("{}: diagnose stun {} advice {}", bed.name, json["stun"], json["advice_code"]);
+    assert_eq!(json["stun"]["server"], server, "{json}");
+    assert_eq!(json["stun"]["answered"], true, "{json}");
+    json
+}
+
+/// Our STUN client (upnp diagnose --stun) against the real server: behind the hidden NAT it
+/// sees the outer address and advises on the NAT the router's public-looking address
+/// hides; behind a private WAN it sees the outer address and the advice stays "no
+/// external address"; on the single router it confirms the external address.
+#[test]
+fn diagnose_names_the_nat_stun_reveals() {
+    let hidden = diagnose_with_stun(hidden_bed());
+    assert_eq!(hidden["external_address"], EXT_IP, "{hidden}");
+    assert_eq!(hidden["stun"]["address"], OUTER_EXT_IP, "{hidden}");
+    assert_eq!(hidden["stun"]["same_as_external"], false, "{hidden}");
+    assert_eq!(hidden["advice_code"], "hidden_nat", "{hidden}");
+
+    let private = diagnose_with_stun(private_bed());
+    assert_eq!(private["stun"]["address"], OUTER_EXT_IP, "{private}");
+    assert_eq!(private["advice_code"], "no_external_address", "{private}");
+
+    let single = diagnose_with_stun(single_bed());
+    assert_eq!(single["stun"]["address"], EXT_IP, "{single}");
+    assert_eq!(single["stun"]["same_as_external"], true, "{single}");
+    assert_eq!(single["advice_code"], "ok", "{single}");
+}

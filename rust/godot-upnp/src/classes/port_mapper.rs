@@ -97,6 +97,16 @@ pub struct PortMapper {
     #[export]
     #[init(val = false)]
     discover_ipv6: bool,
+    /// A STUN server ([code]host:port[/code] or [code]host[/code] for port 3478), asked at
+    /// each start and check which address the internet sees this computer as; empty (the
+    /// default) asks none. When that address differs from the router's external address,
+    /// another NAT is in between and [method get_status_text] says so (a router with a
+    /// public-looking address can hide one). The request goes out from the internal UDP port
+    /// when it is free, else from another port; the first [signal upnp_completed] waits for
+    /// the answer (at most 1.5 s). Only what the server sees is used; nothing is sent
+    /// unless this is set.
+    #[export]
+    stun_server: GString,
     mapper: Option<Mapper>,
     status: i32,
     status_text: GString,
@@ -338,6 +348,16 @@ impl PortMapper {
         }
         let local_port = u16::try_from(self.discover_local_port)
             .map_err(|_| (UpnpResult::InvalidParam, "discover_local_port must be between 0 and 65535."))?;
+        let stun_server = self.stun_server.to_string();
+        let stun_server = match stun_server.trim() {
+            "" => None,
+            server => {
+                upnp_core::protocol::stun::parse_server(server).map_err(|_| {
+                    (UpnpResult::InvalidParam, "stun_server must be empty or host:port, e.g. stun.example.net:3478.")
+                })?;
+                Some(server.to_string())
+            }
+        };
         let description = if self.description.is_empty() {
             ProjectSettings::singleton().get_setting("application/config/name").to_string()
         } else {
@@ -360,6 +380,7 @@ impl PortMapper {
                 refresh_interval: Duration::from_secs_f64(self.refresh_interval),
                 remove_on_stop: self.remove_on_exit,
                 allow_nat_pmp: self.allow_nat_pmp,
+                stun_server,
             },
             discover: settings.options(timeout, 2, "InternetGatewayDevice"),
             warm_description_url: read_warm_start(),

@@ -9,7 +9,7 @@ use super::policy::{Job, Policy, Reply, Request};
 use super::{Event, MapperConfig, Shared, Status};
 use crate::error::Error;
 use crate::gateway::ACTION_TIMEOUT;
-use crate::net::http;
+use crate::net::{http, stun};
 use crate::panic_guard;
 use crate::pmp::{self, PmpMethod};
 use crate::protocol::result::UpnpResult;
@@ -25,6 +25,10 @@ const NATPMP_TIMEOUT: Duration = Duration::from_secs(2);
 /// lost request a second chance (a mapping falls back to NAT-PMP on an explicit answer,
 /// not on this deadline).
 const PCP_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Deadline of one STUN exchange: sends at 0 and 500 ms (RFC 8489's RTO), then waits 1 s
+/// for an answer. The first `upnp_completed` waits for it when a server is set.
+const STUN_TIMEOUT: Duration = Duration::from_millis(1500);
 
 fn pmp_deadline(method: PmpMethod) -> Instant {
     Instant::now()
@@ -184,6 +188,9 @@ fn perform(context: &Context, request: &Request) -> Reply {
                 })
                 .map(Reply::Pmp),
         ),
+        Request::Stun(server, port) => {
+            Reply::Stun(stun::binding(server, *port, Instant::now() + STUN_TIMEOUT).map(|answer| answer.mapped))
+        }
         Request::UnmapPmp(server, mapping) => owned(
             ledger
                 .change(Key::Pmp(mapping.protocol, mapping.internal_port), session, Change::Release, || {
@@ -204,5 +211,6 @@ fn failed(request: &Request, error: Error) -> Reply {
         Request::AddAny(..) => Reply::AddedAny(Err(error)),
         Request::Check(..) => Reply::Checked(Err(error)),
         Request::MapPmp(..) | Request::RenewPmp(..) => Reply::Pmp(Err(error)),
+        Request::Stun(..) => Reply::Stun(Err(error)),
     }
 }

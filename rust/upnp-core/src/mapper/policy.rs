@@ -15,10 +15,10 @@ use super::{Event, Method, Status};
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::pmp::PmpMapping;
-use crate::protocol::igd::{MappingArgs, PortMappingEntry, Protocol};
+use crate::protocol::igd::{ExternalAddressKind, MappingArgs, PortMappingEntry, Protocol, classify_external_address};
 use crate::protocol::result::UpnpResult;
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// First retry delay after a failure; doubles up to [`MAX_RETRY`].
@@ -60,12 +60,20 @@ pub struct Settings {
     pub remove_on_stop: bool,
     /// Whether NAT-PMP/PCP may be used.
     pub allow_nat_pmp: bool,
+    /// A STUN server ("host:port") to ask which address the internet sees, compared with
+    /// the router's external address; `None`: not asked.
+    pub stun_server: Option<String>,
 }
 
 impl Settings {
     /// The port on this computer, whichever external port the router gives.
     pub fn internal_port(&self) -> u16 {
         if self.internal_port == 0 { self.port } else { self.internal_port }
+    }
+
+    /// The local port STUN asks from: the mapped UDP port (0 when only TCP is mapped).
+    fn stun_port(&self) -> u16 {
+        if self.protocols.contains(&Protocol::Udp) { self.internal_port() } else { 0 }
     }
 
     fn pmp_lifetime(&self) -> u32 {
@@ -118,6 +126,8 @@ pub enum Request {
     RenewPmp(Ipv4Addr, PmpMapping, u32),
     /// A NAT-PMP/PCP deletion.
     UnmapPmp(Ipv4Addr, PmpMapping),
+    /// A STUN Binding: server ("host:port"), local UDP port to send from when free.
+    Stun(String, u16),
 }
 
 impl Request {
@@ -164,6 +174,8 @@ pub enum Reply {
     Pmp(Result<PmpMapping, Error>),
     /// A change was not sent: a newer mapper of the same owner holds this mapping now.
     NotOwner,
+    /// [`Request::Stun`]: the address and port the server saw.
+    Stun(Result<SocketAddr, Error>),
 }
 
 /// Why the last attempt failed: the result for the owner and the line for players.
@@ -306,6 +318,20 @@ pub struct Policy {
     /// Where NAT-PMP/PCP goes after a UPnP refusal (the UPnP router's own address).
     pmp_fallback: Option<Ipv4Addr>,
     external_address: String,
+    /// The UPnP router answered that it has no external address ("" or 0.0.0.0, see
+    /// [`ExternalAddressKind::None`]): nothing new is mapped through it until it has one,
+    /// since a mapping would be reported open and reach no one (tailscale/corp#23538:
+    /// Tailscale refuses such a router too).
+    no_address: bool,
+    /// The last STUN answer (the address the internet sees) or why there was none.
+    stun: Option<Result<IpAddr, String>>,
+    /// A STUN request is out.
+    stun_out: bool,
+    /// The first round's result, held back until the STUN answer is in, so that an
+    /// `upnp_completed` handler reads the status line with its verdict.
+    held_completion: Option<UpnpResult>,
+    /// The last round's failure (`None`: everything mapped).
+    round_failure: Option<Failure>,
     /// Our LAN address before it changed (entries for it are ours, to be replaced).
     old_local_address: Option<String>,
     slots: Vec<Slot>,
@@ -347,6 +373,11 @@ impl Policy {
             route: Route::None,
             pmp_fallback: None,
             external_address: String::new(),
+            no_address: false,
+            stun: None,
+            stun_out: false,
+            held_completion: None,
+            round_failure: None,
             old_local_address: None,
             slots,
             stale: Vec::new(),
@@ -366,6 +397,7 @@ impl Policy {
         };
         policy.show(Status::Working, text::LOOKING.into());
         policy.find();
+        policy.ask_stun();
         policy
     }
 
@@ -422,6 +454,9 @@ impl Policy {
         }
         self.stop = true;
         self.queue.clear();
+        if let Some(result) = self.held_completion.take() {
+            self.emit(Event::Completed(result));
+        }
         for slot in &mut self.slots {
             slot.busy = false;
         }
@@ -458,10 +493,11 @@ impl Policy {
 
     fn gateway_reply(&mut self, reply: Reply, now: Instant) {
         match (self.phase, reply) {
+            (_, Reply::Stun(answer)) => self.stun_answered(answer),
             (Phase::Finding, Reply::Found(found)) => self.on_found(found, now),
             (Phase::Probing, Reply::ExternalAddress(answer)) => {
                 match answer {
-                    Ok(address) => self.follow_address(address),
+                    Ok(address) => self.router_address(address),
                     Err(e) if is_transport(&e) => self.unreachable = true,
                     // A router that cannot say (a SOAP error) still maps: check the mappings.
                     Err(_) => {}
@@ -490,6 +526,7 @@ impl Policy {
                 (Route::Upnp(gateway), external_address)
             }
             Some(Found::Pmp { server, external_address }) => {
+                self.no_address = false;
                 (Route::Pmp(server), Some(external_address.map(|a| a.to_string()).unwrap_or_default()))
             }
             None => {
@@ -518,9 +555,13 @@ impl Policy {
                 self.lose(i, "the router now answers another protocol");
             }
         }
+        let upnp_answered = upnp && external_address.is_some();
         self.route = route;
-        if let Some(address) = external_address {
-            self.follow_address(address);
+        match external_address {
+            Some(address) if upnp_answered => self.router_address(address),
+            Some(address) => self.follow_address(address),
+            // The router did not say (a failed query): it may still map.
+            None => self.no_address = false,
         }
         self.work_slots(now);
     }
@@ -538,6 +579,12 @@ impl Policy {
         } else {
             self.work_slots(now);
         }
+    }
+
+    /// A UPnP router's answer to `GetExternalIPAddress`.
+    fn router_address(&mut self, address: String) {
+        self.no_address = classify_external_address(&address) == ExternalAddressKind::None;
+        self.follow_address(address);
     }
 
     /// Takes the router's answer as the external address, reporting a change.
@@ -565,6 +612,7 @@ impl Policy {
     fn check(&mut self, now: Instant) {
         self.refresh_wanted = false;
         self.transient = false;
+        self.ask_stun();
         let nothing_held = self.held().next().is_none() && self.stale.is_empty();
         match self.route.clone() {
             // Nothing to keep (the last attempt failed), or no router: look for one
@@ -591,6 +639,7 @@ impl Policy {
         for i in 0..self.slots.len() {
             let state = self.slots[i].state.clone();
             match state {
+                SlotState::Missing if self.no_address => self.slots[i].failure = Some(self.no_address_failure()),
                 SlotState::Missing => self.start_attempt(i),
                 SlotState::Held(held) => self.check_held(i, held),
                 SlotState::Trying(_) | SlotState::Renewing(_) | SlotState::Replacing => {}
@@ -608,25 +657,23 @@ impl Policy {
     /// The status after a round, the completion once, and the next check.
     fn end_round(&mut self, now: Instant) {
         self.phase = Phase::Idle;
-        let failure = self
-            .slots
-            .iter()
-            .filter(|s| !matches!(s.state, SlotState::Held(_)))
-            .find_map(|s| s.failure.clone())
-            .or_else(|| {
-                self.slots.iter().any(|s| !matches!(s.state, SlotState::Held(_))).then(|| Failure {
-                    result: UpnpResult::NoGateway,
-                    text: text::no_router(self.settings.allow_nat_pmp).into(),
+        let failure = if self.no_address && matches!(self.route, Route::Upnp(_)) {
+            Some(self.no_address_failure())
+        } else {
+            self.slots
+                .iter()
+                .filter(|s| !matches!(s.state, SlotState::Held(_)))
+                .find_map(|s| s.failure.clone())
+                .or_else(|| {
+                    self.slots.iter().any(|s| !matches!(s.state, SlotState::Held(_))).then(|| Failure {
+                        result: UpnpResult::NoGateway,
+                        text: text::no_router(self.settings.allow_nat_pmp).into(),
+                    })
                 })
-            });
+        };
         let result = failure.as_ref().map_or(UpnpResult::Success, |f| f.result);
-        match &failure {
-            None => {
-                let text = self.mapped_text();
-                self.show(Status::Mapped, text);
-            }
-            Some(failure) => self.show(Status::Failed, failure.text.clone()),
-        }
+        self.round_failure = failure.clone();
+        self.show_round();
         // A failure, or a check that could not tell, is retried sooner, backing off.
         let wait = if failure.is_none() && !self.transient {
             self.retry_delay = FIRST_RETRY;
@@ -638,11 +685,63 @@ impl Policy {
         };
         if !self.completed {
             self.completed = true;
-            self.emit(Event::Completed(result));
+            if self.stun_out {
+                self.held_completion = Some(result);
+            } else {
+                self.emit(Event::Completed(result));
+            }
         }
         self.next_check = now + wait.min(self.settings.refresh_interval.max(Duration::from_millis(100)));
         if std::mem::take(&mut self.refresh_wanted) {
             self.check(now);
+        }
+    }
+
+    /// The status line of the last round: what is open (with the STUN verdict) or why not.
+    fn show_round(&mut self) {
+        match self.round_failure.clone() {
+            None => {
+                let text = self.mapped_text();
+                self.show(Status::Mapped, text);
+            }
+            // The STUN verdict may have come after the round.
+            Some(_) if self.no_address && matches!(self.route, Route::Upnp(_)) => {
+                let text = self.no_address_failure().text;
+                self.show(Status::Failed, text);
+            }
+            Some(failure) => self.show(Status::Failed, failure.text),
+        }
+    }
+
+    fn no_address_failure(&self) -> Failure {
+        let mut text = text::private_address(&self.external_address);
+        if let Some(Ok(seen)) = &self.stun {
+            text.push_str(&format!(" A STUN server sees this computer as {seen}."));
+        }
+        Failure { result: UpnpResult::InvalidGateway, text }
+    }
+
+    // --- STUN -------------------------------------------------------------------------
+
+    /// Asks the STUN server (when one is set and no request is out) which address the
+    /// internet sees; the answer refines the status line.
+    fn ask_stun(&mut self) {
+        if let Some(server) = self.settings.stun_server.clone()
+            && !self.stun_out
+        {
+            self.stun_out = true;
+            self.queue.push_back(Job { slot: None, request: Request::Stun(server, self.settings.stun_port()) });
+        }
+    }
+
+    fn stun_answered(&mut self, answer: Result<SocketAddr, Error>) {
+        self.stun_out = false;
+        self.stun = Some(answer.map(|a| a.ip()).map_err(|e| e.to_string()));
+        if self.phase == Phase::Idle && self.completed {
+            self.show_round();
+        }
+        if let Some(result) = self.held_completion.take() {
+            self.emit(Event::Completed(result));
         }
     }
 
@@ -1044,7 +1143,8 @@ impl Policy {
                 }
             }
         }
-        text::mapped(&ports.join(", "), &self.external_address, &methods.join(", "))
+        let outside = self.stun.as_ref().and_then(|answer| answer.as_ref().ok().copied());
+        text::mapped(&ports.join(", "), &self.external_address, &methods.join(", "), outside)
     }
 
     /// Sets the status, reporting it only when it changed.

@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::protocol::igd::{ExternalAddressKind, Protocol, classify_external_address};
 use crate::protocol::result::UpnpResult;
+use std::net::IpAddr;
 
 /// Shown while the gateway is searched for.
 pub const LOOKING: &str = "Looking for the router...";
@@ -26,13 +27,31 @@ pub fn no_router(allow_nat_pmp: bool) -> &'static str {
 /// The router was found before but no longer answers.
 pub const ROUTER_GONE: &str = "The router stopped answering; looking for it again.";
 
-/// One line for an open port; when the router's own address is not public the port is
-/// open on the router only, and the line says which NAT is in the way.
-pub fn mapped(ports: &str, external_address: &str, methods: &str) -> String {
-    match classify_external_address(external_address) {
-        ExternalAddressKind::Public => format!("{ports} open on {external_address} ({methods})"),
-        _ => format!("{ports} open on the router ({methods}), but {}", lower_first(&private_address(external_address))),
+/// One line for an open port; when the router's own address is not public, or a STUN
+/// server sees another address (`outside`), the port is open on the router only, and the
+/// line says which NAT is in the way.
+pub fn mapped(ports: &str, external_address: &str, methods: &str, outside: Option<IpAddr>) -> String {
+    let address = external_address.trim();
+    let but = |why: String| format!("{ports} open on the router ({methods}), but {}", lower_first(&why));
+    match (classify_external_address(address), outside) {
+        (ExternalAddressKind::Public, None) => format!("{ports} open on {address} ({methods})"),
+        (ExternalAddressKind::Public, Some(seen)) if seen.to_string() == address => {
+            format!("{ports} open on {address} ({methods}; a STUN server sees the same address)")
+        }
+        (ExternalAddressKind::Public, Some(seen)) => but(hidden_nat(address, seen)),
+        (_, None) => but(private_address(address)),
+        (_, Some(seen)) => but(format!("{} A STUN server sees this computer as {seen}.", private_address(address))),
     }
+}
+
+/// The router has a public-looking address but the internet sees another one: a NAT the
+/// router's address hides (a provider's, or a router in front that reports nothing).
+pub fn hidden_nat(router_address: &str, seen: IpAddr) -> String {
+    format!(
+        "A STUN server sees this computer as {seen}, not as the router's address {router_address}: another NAT is \
+         between the router and the internet, so players outside cannot reach this port; ask your provider for a \
+         public address, or forward the port on the router in front of yours."
+    )
 }
 
 /// A mapping is being made again after it was lost.
@@ -88,25 +107,52 @@ mod tests {
 
     #[test]
     fn status_lines_name_the_address_and_the_method() {
-        assert_eq!(mapped("UDP 3928", "11.22.33.44", "UPnP"), "UDP 3928 open on 11.22.33.44 (UPnP)");
-        assert_eq!(mapped("UDP 3928, TCP 3928", "11.22.33.44", "PCP"), "UDP 3928, TCP 3928 open on 11.22.33.44 (PCP)");
+        assert_eq!(mapped("UDP 3928", "11.22.33.44", "UPnP", None), "UDP 3928 open on 11.22.33.44 (UPnP)");
         assert_eq!(
-            mapped("UDP 3928", "10.0.0.2", "UPnP"),
+            mapped("UDP 3928, TCP 3928", "11.22.33.44", "PCP", None),
+            "UDP 3928, TCP 3928 open on 11.22.33.44 (PCP)"
+        );
+        assert_eq!(
+            mapped("UDP 3928", "10.0.0.2", "UPnP", None),
             "UDP 3928 open on the router (UPnP), but the router's own address 10.0.0.2 is private: it is behind \
              another router, so players outside cannot reach this port; enable UPnP on the outer router or put \
              one of them in bridge mode."
         );
         assert_eq!(
-            mapped("UDP 3928", "100.64.1.2", "UPnP"),
+            mapped("UDP 3928", "100.64.1.2", "UPnP", None),
             "UDP 3928 open on the router (UPnP), but the router's own address 100.64.1.2 is shared (carrier-grade \
              NAT): your provider shares one address among customers, so players outside cannot reach this port; \
              ask your provider for a public address or use a relay."
         );
         assert_eq!(
-            mapped("UDP 3928", "", "NAT-PMP"),
+            mapped("UDP 3928", "", "NAT-PMP", None),
             "UDP 3928 open on the router (NAT-PMP), but the router reports no public address: it is behind \
              carrier-grade NAT or another router, so players outside cannot reach this port; check the router's \
              internet connection, or forward the port on the router in front of it."
+        );
+    }
+
+    #[test]
+    fn a_stun_answer_confirms_the_address_or_names_the_nat_in_between() {
+        let seen = |a: &str| Some(a.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            mapped("UDP 3928", "11.22.33.44", "UPnP", seen("11.22.33.44")),
+            "UDP 3928 open on 11.22.33.44 (UPnP; a STUN server sees the same address)"
+        );
+        assert_eq!(
+            mapped("UDP 3928", "11.22.33.44", "UPnP", seen("22.33.44.55")),
+            "UDP 3928 open on the router (UPnP), but a STUN server sees this computer as 22.33.44.55, not as the \
+             router's address 11.22.33.44: another NAT is between the router and the internet, so players outside \
+             cannot reach this port; ask your provider for a public address, or forward the port on the router in \
+             front of yours."
+        );
+        assert_eq!(
+            mapped("UDP 3928", "10.0.0.2", "UPnP", seen("22.33.44.55")),
+            format!(
+                "UDP 3928 open on the router (UPnP), but the router's own address 10.0.0.2 is private: it is behind \
+                 another router, so players outside cannot reach this port; enable UPnP on the outer router or put \
+                 one of them in bridge mode. A STUN server sees this computer as 22.33.44.55."
+            )
         );
     }
 

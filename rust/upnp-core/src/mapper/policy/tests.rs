@@ -23,6 +23,7 @@ fn settings(protocols: &[Protocol]) -> Settings {
         refresh_interval: Duration::from_secs(300),
         remove_on_stop: true,
         allow_nat_pmp: true,
+        stun_server: None,
     }
 }
 
@@ -151,6 +152,7 @@ fn healthy(lease_left: u32) -> impl Fn(&Request) -> Reply {
         Request::AddAny(_, args) => Reply::AddedAny(Ok(args.external_port)),
         Request::Check(_, port, _) => Reply::Checked(Ok(entry(*port, LOCAL, PORT, lease_left))),
         Request::MapPmp(..) | Request::RenewPmp(..) => Reply::Pmp(Ok(pmp_mapping(1, 100))),
+        Request::Stun(..) => Reply::Stun(Ok(SocketAddr::from(([11, 22, 33, 44], PORT)))),
     }
 }
 
@@ -442,4 +444,118 @@ fn a_402_for_a_lease_retries_permanent_and_501_counts_as_taken_three_times() {
     }
     run.answer(is_add, Reply::Done(Err(upnp_error(501))));
     assert!(matches!(&run.out[0].request, Request::MapPmp(..)), "then NAT-PMP/PCP: {:?}", run.out);
+}
+
+fn found_with_address(address: &str) -> Reply {
+    Reply::Found(Some(Found::Upnp {
+        gateway: gateway(2),
+        description_url: "http://10.77.0.1:5000/rootDesc.xml".into(),
+        external_address: Some(address.into()),
+    }))
+}
+
+fn is_stun(r: &Request) -> bool {
+    matches!(r, Request::Stun(..))
+}
+
+fn last_status(run: &Run) -> (Status, String) {
+    run.events
+        .iter()
+        .rev()
+        .find_map(|e| if let Event::Status(s, t) = e { Some((*s, t.clone())) } else { None })
+        .expect("a status")
+}
+
+#[test]
+fn stun_is_asked_from_the_mapped_port_and_the_completion_waits_for_its_verdict() {
+    let stun = Some("10.78.0.1:3478".to_string());
+    let mut run = Run::new(Settings { stun_server: stun.clone(), ..settings(&[Protocol::Udp]) });
+    assert!(run.requests.contains(&Request::Stun("10.78.0.1:3478".into(), PORT)), "{:?}", run.requests);
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(is_add, Reply::Done(Ok(())));
+    assert!(!run.events.iter().any(|e| matches!(e, Event::Completed(_))), "held for STUN: {:?}", run.events);
+    run.answer(is_stun, Reply::Stun(Ok(SocketAddr::from(([22, 33, 44, 55], 50000)))));
+    let n = run.events.len();
+    assert_eq!(run.events[n - 1], Event::Completed(UpnpResult::Success));
+    let Event::Status(Status::Mapped, text) = &run.events[n - 2] else { panic!("{:?}", run.events) };
+    assert!(text.contains("sees this computer as 22.33.44.55, not as the router's address 11.22.33.44"), "{text}");
+    // Every check asks again; a matching answer confirms the address.
+    run.now += Duration::from_secs(301);
+    run.policy.handle_timeout(run.now);
+    run.collect();
+    assert_eq!(run.count(is_stun), 2);
+    run.serve(&healthy(3600));
+    assert_eq!(
+        last_status(&run),
+        (Status::Mapped, text::mapped("UDP 41100", "11.22.33.44", "UPnP", Some([11, 22, 33, 44].into())))
+    );
+    // A TCP-only mapper asks from any port.
+    let run = Run::new(Settings { stun_server: stun, ..settings(&[Protocol::Tcp]) });
+    assert!(run.requests.contains(&Request::Stun("10.78.0.1:3478".into(), 0)));
+}
+
+#[test]
+fn a_silent_stun_server_changes_nothing_but_the_wait() {
+    let mut run = Run::new(Settings { stun_server: Some("10.78.0.1:3478".into()), ..settings(&[Protocol::Udp]) });
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(is_add, Reply::Done(Ok(())));
+    run.answer(is_stun, Reply::Stun(Err(Error::Timeout("no answer".into()))));
+    assert_eq!(run.events.last(), Some(&Event::Completed(UpnpResult::Success)));
+    assert_eq!(last_status(&run), (Status::Mapped, "UDP 41100 open on 11.22.33.44 (UPnP)".into()));
+    // Without a server nothing is asked.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    assert_eq!(run.count(is_stun), 0);
+}
+
+#[test]
+fn a_stop_before_the_stun_answer_still_reports_the_completion() {
+    let mut run = Run::new(Settings { stun_server: Some("10.78.0.1:3478".into()), ..settings(&[Protocol::Udp]) });
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(is_add, Reply::Done(Ok(())));
+    run.policy.handle_stop();
+    run.collect();
+    assert!(run.events.contains(&Event::Completed(UpnpResult::Success)), "{:?}", run.events);
+}
+
+#[test]
+fn a_router_without_an_external_address_is_never_a_success() {
+    for address in ["", "0.0.0.0"] {
+        let mut run = Run::new(settings(&[Protocol::Udp, Protocol::Tcp]));
+        run.answer(|r| matches!(r, Request::FindGateway), found_with_address(address));
+        assert_eq!(run.count(is_add), 0, "nothing is mapped through it");
+        assert!(run.events.contains(&Event::Completed(UpnpResult::InvalidGateway)), "{:?}", run.events);
+        assert_eq!(last_status(&run), (Status::Failed, text::private_address(address)));
+        assert!(!run.events.iter().any(|e| matches!(e, Event::Mapped { .. })));
+        // Looked for again after the retry delay: now connected, it maps.
+        run.now += FIRST_RETRY;
+        run.policy.handle_timeout(run.now);
+        run.collect();
+        run.answer(|r| matches!(r, Request::FindGateway), found(2));
+        run.serve(&healthy(3600));
+        assert_eq!(run.count(is_add), 2);
+        assert_eq!(last_status(&run).0, Status::Mapped, "{address:?}");
+    }
+}
+
+#[test]
+fn a_held_mapping_is_kept_but_not_called_open_while_the_router_has_no_address() {
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    let disconnected = |r: &Request| match r {
+        Request::ExternalAddress(_) => Reply::ExternalAddress(Ok("0.0.0.0".into())),
+        other => healthy(3600)(other),
+    };
+    run.now += Duration::from_secs(301);
+    run.policy.handle_timeout(run.now);
+    run.collect();
+    run.serve(&disconnected);
+    assert_eq!(last_status(&run), (Status::Failed, text::private_address("0.0.0.0")));
+    assert!(run.lost().is_empty(), "not lost: {:?}", run.lost());
+    assert_eq!(run.count(|r| matches!(r, Request::Delete(..))), 0);
+    // The connection comes back: open again, same mapping, no re-add.
+    let adds = run.count(is_add);
+    run.run_for(Duration::from_secs(2), Duration::from_millis(100), &healthy(3600));
+    assert_eq!(last_status(&run), (Status::Mapped, "UDP 41100 open on 11.22.33.44 (UPnP)".into()));
+    assert_eq!(run.count(is_add), adds);
 }
