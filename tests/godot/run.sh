@@ -38,7 +38,7 @@ bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines 
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
 }
-trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp fwd fwdpmp; do bed_down $b; done' EXIT
+trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp fwd fwdpmp stun hidden dnpriv; do bed_down $b; done' EXIT
 
 # godot BED LABEL ARGS...: one headless run in the bed's client namespace.
 godot() {
@@ -89,6 +89,11 @@ bed_up vpn IGD_VPN_ROUTE=1
 bed_up vpnpmp IGD_VPN_ROUTE=1 IGD_ENABLE_UPNP=no
 bed_up fwd IGD_FORWARD=1
 bed_up fwdpmp IGD_FORWARD=1 IGD_ENABLE_UPNP=no IGD_CLIENT_DEFAULT_ROUTE=1
+# STUN (coturn on the WAN host): one router, a NAT hidden behind a public-looking router
+# address, and a router with a private WAN address behind another real router.
+bed_up stun IGD_FORWARD=1 IGD_STUN=1
+bed_up hidden IGD_OUTER=hidden IGD_STUN=1
+bed_up dnpriv IGD_OUTER=private IGD_STUN=1
 other_host_maps v2 41900
 other_host_maps v2 42900
 other_host_maps v2 43900
@@ -128,6 +133,9 @@ godot off mapper-off --suite=port_mapper_off PORT_BASE=47000
 godot private mapper-private --suite=port_mapper_private PORT_BASE=47000
 godot fwd forwarding --suite=forwarding PORT_BASE=49000
 godot fwdpmp forwarding-pmp --suite=forwarding_pmp PORT_BASE=49000
+godot stun mapper-stun-same --suite=port_mapper_stun EXPECT=same PORT_BASE=49100
+godot hidden mapper-stun-hidden --suite=port_mapper_stun EXPECT=hidden PORT_BASE=49100
+godot dnpriv mapper-stun-none --suite=port_mapper_stun EXPECT=none PORT_BASE=49100
 # quit_game runs on the map bed before the suite that restarts its router.
 
 # quit_game BED WHEN: a game quits while UPNPPortMapper is discovering or once it has

@@ -113,6 +113,18 @@ func test_out_of_range_properties_fail_at_once() -> void:
 		["discover_timeout", -1, "UPNP_RESULT_INVALID_PARAM", "discover_timeout must be"],
 		["discover_timeout", 10, "UPNP_RESULT_INVALID_PARAM", "discover_timeout must be"],
 		["discover_local_port", 70000, "UPNP_RESULT_INVALID_PARAM", "discover_local_port must be"],
+		[
+			"stun_server",
+			"not a server",
+			"UPNP_RESULT_INVALID_PARAM",
+			"stun_server must be empty or"
+		],
+		[
+			"stun_server",
+			"stun.example.net:0",
+			"UPNP_RESULT_INVALID_PARAM",
+			"stun_server must be empty or"
+		],
 	]
 	for case in cases:
 		var node := _mapper(port(26))
