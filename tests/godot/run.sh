@@ -17,7 +17,10 @@
 #     removed or the router rebooted, until the node re-adds it;
 #   - a panic injected into our code (panic suite); 10,000 add/delete cycles against a
 #     simulated router with resident memory measured (memory suite); the router among
-#     misbehaving LAN devices (hostile_lan suite, tests/godot/hostile-lan.sh).
+#     misbehaving LAN devices (hostile_lan suite, tests/godot/hostile-lan.sh);
+#   - every igd-sim router profile through RustUPNP and UPNPPortMapper, and a router
+#     that empties its table (router_profiles suite: it starts each simulator itself,
+#     on a bed where no other router answers).
 # Every run fails if Godot reports objects leaked at exit.
 # Prints each Godot run's "godot-tests: N passed, M failed" and exits non-zero on failure.
 # Needs root; GODOT selects the binary (default: godot4 from tests/setup.sh).
@@ -38,7 +41,7 @@ bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines 
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
 }
-trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp fwd fwdpmp stun hidden dnpriv; do bed_down $b; done' EXIT
+trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp fwd fwdpmp stun hidden dnpriv profiles; do bed_down $b; done' EXIT
 
 # godot BED LABEL ARGS...: one headless run in the bed's client namespace.
 godot() {
@@ -94,6 +97,9 @@ bed_up fwdpmp IGD_FORWARD=1 IGD_ENABLE_UPNP=no IGD_CLIENT_DEFAULT_ROUTE=1
 bed_up stun IGD_FORWARD=1 IGD_STUN=1
 bed_up hidden IGD_OUTER=hidden IGD_STUN=1
 bed_up dnpriv IGD_OUTER=private IGD_STUN=1
+# No router daemon (UPnP and NAT-PMP off): only the suite's simulator, on 10.77.0.50.
+bed_up profiles IGD_ENABLE_UPNP=no IGD_ENABLE_NATPMP=no
+ip -n gd-profiles-c addr add 10.77.0.50/24 dev c0 || exit 1
 other_host_maps v2 41900
 other_host_maps v2 42900
 other_host_maps v2 43900
@@ -123,6 +129,10 @@ sim_pid=$!
 for _ in $(seq 100); do grep -q '^READY' "$OUT/memory-sim.out" && break; sleep 0.1; done
 godot v2 memory --suite=memory SIM_CONTROL_URL="$(awk '$1 == "CONTROL" && $2 == 0 { print $3 }' "$OUT/memory-sim.out")"
 kill "$sim_pid" 2>/dev/null
+
+# Each igd-sim router profile (one simulator at a time, multicast on the bed's LAN).
+godot profiles router-profiles --suite=router_profiles PORT_BASE=45000 SIM="$ROOT/target/debug/igd-sim" \
+  SIM_ADDRESS=10.77.0.50
 
 # The router among misbehaving devices (stalling, trickling, bombs, floods...).
 tests/godot/hostile-lan.sh up gd-hostile-c "$OUT" || exit 1

@@ -82,6 +82,11 @@ impl IgdState {
         self.mappings.clone()
     }
 
+    /// Empties the table (the service keeps running).
+    pub(crate) fn forget_mappings(&mut self) {
+        self.mappings.clear();
+    }
+
     /// Adds or replaces a mapping directly.
     pub(crate) fn insert(&mut self, mut mapping: SimMapping) {
         mapping.device = self.device;

@@ -118,6 +118,15 @@ impl RecordedRequest {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
     }
 
+    /// The SOAP arguments of a POST (the action element's children: local names and
+    /// trimmed texts, in order); empty for anything else.
+    pub fn arguments(&self) -> Vec<(String, String)> {
+        if self.action.is_none() {
+            return Vec::new();
+        }
+        soap::parse_request(&self.body).args
+    }
+
     /// Whether it is an SSDP M-SEARCH.
     pub fn is_search(&self) -> bool {
         self.device.is_none() && self.method.eq_ignore_ascii_case("M-SEARCH")
@@ -341,6 +350,12 @@ impl Simulator {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
+    /// The requests recorded after the first `start` ones (see [`Simulator::requests`]),
+    /// for a caller following the log without copying it whole each time.
+    pub fn requests_from(&self, start: usize) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).get(start..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();
@@ -381,6 +396,17 @@ impl Simulator {
     /// (replacing one on the same external port and protocol).
     pub fn insert_mapping(&self, mapping: SimMapping) {
         lock(&self.devices[mapping.device].igd).insert(mapping);
+    }
+
+    /// Empties every device's port mapping table while the devices keep running and
+    /// answering, as consumer routers do on a WAN reconnect or when their table
+    /// overflows: "turn off the internet connection in the router settings ... Then turn
+    /// on the Internet. Check upnp ports. There are none." (arvidn/libtorrent#7487); "That
+    /// router seems to periodically drop port forwarding settings" (arvidn/libtorrent#2922).
+    pub fn forget_mappings(&self) {
+        for device in &self.devices {
+            lock(&device.igd).forget_mappings();
+        }
     }
 
     /// Sets what device `i`'s `GetExternalIPAddress` answers.

@@ -4,22 +4,81 @@
 //! ```text
 //! igd-sim --multicast c0 --address 10.77.0.100 --count 20 --kind media-renderer
 //! igd-sim --unicast 127.0.0.1:0 --kind trickle --trickle-rate 100
+//! igd-sim --multicast c0 --address 10.77.0.50 --profile permanent-only --log-soap
 //! ```
 //!
 //! It prints `SSDP <address>`, `LOCATION <index> <url>` and `CONTROL <index> <url>` (the
 //! control URL) per device, then `READY`, and runs until standard input closes, SIGTERM,
-//! or `--duration` runs out.
+//! or `--duration` runs out. Lines on standard input are commands (`forget`: empty every
+//! table), so a test can change the router while it runs.
 //! Run `igd-sim --help` for every flag (the text is [`HELP`] below).
 
+use igd_sim::profiles::{self, DescriptionLead};
 use igd_sim::{
-    Content, DeviceSpec, FaultRule, Flood, FloodVary, HttpBehavior, IgdVersion, RawAnswer, SimConfig, Simulator,
-    SoapFault, SsdpAnswer, SsdpBehavior, SsdpMode, templates,
+    Content, DeviceSpec, FaultRule, Flood, FloodVary, HttpBehavior, IgdVersion, RawAnswer, SimConfig, SimMapping,
+    Simulator, SoapFault, SsdpAnswer, SsdpBehavior, SsdpMode, templates,
 };
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A profile's devices on an IP.
+type MakeProfile = fn(IpAddr) -> Vec<DeviceSpec>;
+
+/// The routers of `igd_sim::profiles` by `--profile` name, with what each does, its
+/// parameters fixed to the values `tests/quirks.rs` uses. Every device is on `--address`.
+const PROFILES: &[(&str, &str, MakeProfile)] = &[
+    ("another-port", "SSDP answers from a port of its own (TP-Link ER605's answer); IGDv1", |ip| {
+        vec![profiles::answers_from_another_port(ip)]
+    }),
+    (
+        "sagemcom-wfa",
+        "ssdp:all answered by a WFADevice only; the IGD (device 1) answers InternetGatewayDevice:1",
+        profiles::ssdp_all_finds_only_a_wfa_device,
+    ),
+    ("mikrotik-two-wans", "two WANIPConnections: the first Disconnected, the second 11.22.33.44", |ip| {
+        vec![profiles::mikrotik_two_wans(ip, ("Disconnected", ""), ("Connected", "11.22.33.44"))]
+    }),
+    ("huawei-dslforum", "only urn:dslforum-org names (a WANPPPConnection)", |ip| {
+        vec![profiles::huawei_dslforum_only(ip)]
+    }),
+    ("no-external-address", "connected, GetExternalIPAddress answers 0.0.0.0", |ip| {
+        vec![profiles::external_address_unspecified(ip)]
+    }),
+    ("leading-whitespace", "a tab and a newline before the description's <?xml", |ip| {
+        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Whitespace)]
+    }),
+    ("leading-bom", "a UTF-8 byte order mark before the description's <?xml", |ip| {
+        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Bom)]
+    }),
+    ("leading-bom-whitespace", "a BOM, then whitespace, before the description's <?xml", |ip| {
+        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::BomAndWhitespace)]
+    }),
+    ("namespace-prefixes", "every description element prefixed ns0:", |ip| {
+        vec![profiles::description_with_namespace_prefixes(ip)]
+    }),
+    ("soap-prefix", "SOAP envelopes prefixed SOAP: (ARRIS)", |ip| vec![profiles::soap_envelope_prefix(ip, "SOAP")]),
+    ("soap-env-prefix", "SOAP envelopes prefixed SOAP-ENV: (TP-Link)", |ip| {
+        vec![profiles::soap_envelope_prefix(ip, "SOAP-ENV")]
+    }),
+    ("permanent-only", "725 OnlyPermanentLeasesSupported for any lease but 0 (MikroTik)", |ip| {
+        vec![profiles::permanent_leases_only(ip)]
+    }),
+    ("invalid-args-for-leases", "402 Invalid Args for any lease but 0, SOAP: envelopes (ARRIS)", |ip| {
+        vec![profiles::invalid_args_for_leases(ip)]
+    }),
+    ("action-failed-for-conflicts", "501 ActionFailed where 718 is meant (Linksys)", |ip| {
+        vec![profiles::action_failed_for_conflicts(ip)]
+    }),
+];
+
+/// Where `--held-port`'s mappings point: another computer on the LAN.
+const OTHER_CLIENT: &str = "10.1.2.3";
+
+/// How often `--log-soap` looks for new requests and table changes.
+const LOG_POLL: Duration = Duration::from_millis(10);
 
 /// The `--help` text.
 const HELP: &str = "\
@@ -41,6 +100,9 @@ DEVICES:
                           The addresses must already exist: nothing is configured.
     --count N             number of devices (default 1)
     --http-port PORT      HTTP port of every device (default 0: any free port)
+    --profile NAME        a real router's quirks (igd_sim::profiles; see PROFILES below):
+                          it sets the devices, so --kind, --count, --http-port and the
+                          SSDP flags do not apply
     --kind KIND           what the description URL does (default igd):
                             igd             miniupnpd IGDv2 description and SOAP service
                             igd-v1          miniupnpd IGDv1 description and SOAP service
@@ -68,6 +130,8 @@ DEVICES:
     --external-ip IP      GetExternalIPAddress's answer (default 11.22.33.44)
     --disconnected        GetStatusInfo answers Disconnected
     --secure-mode         refuse mappings whose internal client is not the requester
+    --held-port PORT      another computer (10.1.2.3) holds PORT for UDP and TCP on every
+                          device (for a conflict)
     --fault ACTION=SPEC   inject a fault into ACTION (or * for all); repeatable. SPEC is
                           CODE[:DESCRIPTION] (UPnP error), status:N, empty, wrong-body,
                           stall, reset or delay:MS
@@ -75,8 +139,18 @@ DEVICES:
 LIFETIME AND OUTPUT:
     --duration SECONDS    stop after this long (fractions allowed)
     --ignore-stdin        do not stop when standard input closes (a background job `cmd &`
-                          in a script has /dev/null as input: use this or a pipe)
+                          in a script has /dev/null as input: use this or a pipe), nor
+                          read commands from it
+    --log-soap            print each SOAP request (`SOAP`) and each change of a device's
+                          port mapping table (`TABLE`), tab-separated:
+                            SOAP <device> <control path> <action> <Name>=<value>...
+                            TABLE <device> <PROTO>:<port>:<client>:<internal port>:<lease>:<description>...
+                          (the lease granted, in seconds; a table emptied prints no entry)
     -h, --help            this text
+
+COMMANDS (lines on standard input):
+    forget                empty every device's port mapping table, the devices running on
+                          (a router's WAN reconnect or full table)
 
 Prints `SSDP <addr>`, `LOCATION <index> <url>` and `CONTROL <index> <url>` per device,
 then `READY`; runs until standard input closes, SIGTERM, or the duration ends.
@@ -99,16 +173,29 @@ struct Options {
     external_ip: Option<String>,
     disconnected: bool,
     secure_mode: bool,
+    held_port: Option<u16>,
     faults: Vec<FaultRule>,
     duration: Option<Duration>,
     ignore_stdin: bool,
+    log_soap: bool,
+    profile: Option<String>,
+    /// The flags given that shape the devices (which a profile fixes).
+    device_flags: Vec<String>,
+}
+
+/// What standard input asks for.
+enum Command {
+    /// Empty every table.
+    Forget,
+    /// Standard input closed.
+    Stop,
 }
 
 fn main() -> ExitCode {
     let options = match parse(std::env::args().skip(1).collect()) {
         Ok(Some(o)) => o,
         Ok(None) => {
-            print!("{HELP}");
+            print!("{}", help());
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -130,6 +217,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for mapping in options.held_port.map(|port| held_mappings(port, sim.device_count())).unwrap_or_default() {
+        sim.insert_mapping(mapping);
+    }
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "SSDP {}", sim.ssdp_addr());
@@ -140,29 +230,120 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "READY");
         let _ = out.flush();
     }
-    let (tx, rx) = mpsc::channel::<()>();
-    if !options.ignore_stdin {
-        // Detached on purpose: it blocks on stdin, and the process exits when main returns.
-        let _ = std::thread::Builder::new().name("igd-sim-stdin".into()).spawn(move || {
-            let mut sink = [0u8; 1024];
-            let mut stdin = std::io::stdin().lock();
-            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-            let _ = tx.send(());
-        });
+    let (tx, rx) = mpsc::channel::<Command>();
+    // Kept for the whole run with --ignore-stdin, so that the channel never disconnects.
+    let _no_commands = if options.ignore_stdin {
+        Some(tx)
     } else {
-        // Keep the sender alive so that recv waits for the duration (or forever).
-        std::mem::forget(tx);
-    }
-    match options.duration {
-        Some(d) => {
-            let _ = rx.recv_timeout(d);
+        // Detached on purpose: it blocks on stdin, and the process exits when main returns.
+        let _ = std::thread::Builder::new().name("igd-sim-stdin".into()).spawn(move || read_commands(&tx));
+        None
+    };
+    let end = options.duration.map(|d| Instant::now() + d);
+    let mut log = options.log_soap.then(|| SoapLog::new(sim.device_count()));
+    loop {
+        let left = end.map_or(Duration::MAX, |end| end.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            break;
         }
-        None => {
-            let _ = rx.recv();
+        let wait = if log.is_some() { left.min(LOG_POLL) } else { left };
+        match rx.recv_timeout(wait) {
+            Ok(Command::Forget) => sim.forget_mappings(),
+            Ok(Command::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(log) = &mut log {
+            log.print_news(&sim);
         }
     }
     sim.stop();
     ExitCode::SUCCESS
+}
+
+/// The `--help` text with the profiles listed.
+fn help() -> String {
+    let mut text = HELP.to_string();
+    text.push_str("\nPROFILES (--profile NAME; igd_sim::profiles cites each one's source):\n");
+    for (name, what, _) in PROFILES {
+        text.push_str(&format!("    {name:<28}{what}\n"));
+    }
+    text
+}
+
+/// Sends a command per line of standard input, then `Stop` when it closes.
+fn read_commands(tx: &mpsc::Sender<Command>) {
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        match line.trim() {
+            "forget" => {
+                let _ = tx.send(Command::Forget);
+            }
+            "" => {}
+            other => eprintln!("igd-sim: unknown command {other:?} (commands: forget)"),
+        }
+    }
+    let _ = tx.send(Command::Stop);
+}
+
+/// `--log-soap`: what was printed so far.
+struct SoapLog {
+    /// Requests already looked at.
+    seen: usize,
+    /// Each device's table as last printed.
+    tables: Vec<String>,
+}
+
+impl SoapLog {
+    fn new(devices: usize) -> Self {
+        SoapLog { seen: 0, tables: vec![String::new(); devices] }
+    }
+
+    /// Prints the SOAP requests received since the last call, then each table that
+    /// changed (so a table line follows the request that changed it).
+    fn print_news(&mut self, sim: &Simulator) {
+        let mut out = std::io::stdout().lock();
+        let requests = sim.requests_from(self.seen);
+        self.seen += requests.len();
+        for request in requests.iter().filter(|r| r.action.is_some()) {
+            let mut line = format!(
+                "SOAP\t{}\t{}\t{}",
+                request.device.unwrap_or(0),
+                one_field(&request.path),
+                request.action.as_deref().unwrap_or("")
+            );
+            for (name, value) in request.arguments() {
+                line.push_str(&format!("\t{}={}", one_field(&name), one_field(&value)));
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        for (i, printed) in self.tables.iter_mut().enumerate() {
+            let table: String = sim.mappings_of(i).iter().map(table_entry).collect();
+            if table != *printed {
+                let _ = writeln!(out, "TABLE\t{i}{table}");
+                *printed = table;
+            }
+        }
+        let _ = out.flush();
+    }
+}
+
+/// One mapping of a `TABLE` line, with its leading tab.
+fn table_entry(m: &SimMapping) -> String {
+    format!(
+        "\t{}:{}:{}:{}:{}:{}",
+        m.protocol,
+        m.external_port,
+        m.internal_client,
+        m.internal_port,
+        m.lease_seconds,
+        one_field(&m.description)
+    )
+}
+
+/// `text` with control characters (tabs, line breaks) as spaces, so that it stays one
+/// field of one line.
+fn one_field(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
@@ -182,9 +363,13 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
         external_ip: None,
         disconnected: false,
         secure_mode: false,
+        held_port: None,
         faults: Vec::new(),
         duration: None,
         ignore_stdin: false,
+        log_soap: false,
+        profile: None,
+        device_flags: Vec::new(),
     };
     let mut unicast: Option<SocketAddr> = None;
     let mut multicast: Option<String> = None;
@@ -192,6 +377,21 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        const DEVICE_FLAGS: &[&str] = &[
+            "--count",
+            "--http-port",
+            "--kind",
+            "--trickle-rate",
+            "--huge-bytes",
+            "--ssdp",
+            "--copies",
+            "--delay-ms",
+            "--flood",
+            "--flood-rate",
+        ];
+        if DEVICE_FLAGS.contains(&flag.as_str()) {
+            o.device_flags.push(flag.clone());
+        }
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--unicast" => unicast = Some(number(&flag, &value()?)?),
@@ -211,6 +411,15 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
             "--external-ip" => o.external_ip = Some(value()?),
             "--disconnected" => o.disconnected = true,
             "--secure-mode" => o.secure_mode = true,
+            "--held-port" => o.held_port = Some(number(&flag, &value()?)?),
+            "--profile" => {
+                let name = value()?;
+                if !PROFILES.iter().any(|(known, _, _)| *known == name) {
+                    return Err(format!("unknown --profile {name:?} (igd-sim --help lists them)"));
+                }
+                o.profile = Some(name);
+            }
+            "--log-soap" => o.log_soap = true,
             "--fault" => o.faults.push(fault(&value()?)?),
             "--duration" => {
                 let seconds: f64 = number(&flag, &value()?)?;
@@ -228,6 +437,9 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
     };
     if o.count == 0 {
         return Err("--count must be at least 1".into());
+    }
+    if let (Some(profile), Some(flag)) = (&o.profile, o.device_flags.first()) {
+        return Err(format!("--profile {profile} sets the devices: {flag} does not apply"));
     }
     Ok(Some(o))
 }
@@ -256,21 +468,52 @@ fn fault(text: &str) -> Result<FaultRule, String> {
 }
 
 fn build(o: &Options) -> Result<SimConfig, String> {
-    let mut devices = Vec::with_capacity(o.count);
-    for i in 0..o.count {
-        let ip = nth_address(o.address, i).ok_or("--address + --count runs past the last address")?;
-        let mut device = preset(o)?.at(SocketAddr::new(ip, o.http_port));
+    let mut devices = match &o.profile {
+        Some(name) => {
+            let (_, _, make) = PROFILES.iter().find(|(known, _, _)| known == name).ok_or("unknown profile")?;
+            make(o.address)
+        }
+        None => {
+            let mut devices = Vec::with_capacity(o.count);
+            for i in 0..o.count {
+                let ip = nth_address(o.address, i).ok_or("--address + --count runs past the last address")?;
+                devices.push(preset(o)?.at(SocketAddr::new(ip, o.http_port)));
+            }
+            devices
+        }
+    };
+    for device in &mut devices {
         if let Some(ip) = &o.external_ip {
             device.soap.external_ip = ip.clone();
         }
         if o.disconnected {
             device.soap.connection_status = "Disconnected".into();
         }
-        device.soap.secure_mode = o.secure_mode;
-        device.soap.faults = o.faults.clone();
-        devices.push(device);
+        device.soap.secure_mode |= o.secure_mode;
+        device.soap.faults.extend(o.faults.iter().cloned());
     }
     Ok(SimConfig { ssdp: o.mode.clone(), devices })
+}
+
+/// `--held-port`'s mappings, one per protocol on each device.
+fn held_mappings(port: u16, devices: usize) -> Vec<SimMapping> {
+    let lease = 3600;
+    (0..devices)
+        .flat_map(|device| {
+            ["UDP", "TCP"].map(|protocol| SimMapping {
+                device,
+                remote_host: String::new(),
+                external_port: port,
+                protocol: protocol.to_string(),
+                internal_port: port,
+                internal_client: OTHER_CLIENT.to_string(),
+                enabled: true,
+                description: "another computer".to_string(),
+                lease_seconds: lease,
+                expires_at: Instant::now() + Duration::from_secs(u64::from(lease)),
+            })
+        })
+        .collect()
 }
 
 /// The device for `--kind`, `--ssdp` and the SSDP tuning flags.
@@ -366,5 +609,28 @@ mod tests {
             let o = parse(args(&format!("--unicast 127.0.0.1:0 --kind {kind}"))).unwrap().unwrap();
             assert!(build(&o).is_ok(), "{kind}");
         }
+    }
+
+    #[test]
+    fn every_profile_starts_by_name() {
+        for (name, _, _) in PROFILES {
+            let o =
+                parse(args(&format!("--unicast 127.0.0.1:0 --address 127.0.0.9 --profile {name}"))).unwrap().unwrap();
+            let config = build(&o).unwrap();
+            assert!(!config.devices.is_empty(), "{name}");
+            assert!(config.devices.iter().all(|d| d.addr.ip() == o.address), "{name}");
+            assert!(help().contains(&format!("    {name} ")), "{name} is in --help");
+        }
+        let o = parse(args("--unicast 127.0.0.1:0 --profile sagemcom-wfa --fault GetStatusInfo=501")).unwrap().unwrap();
+        let config = build(&o).unwrap();
+        assert_eq!(config.devices.len(), 2);
+        assert!(config.devices.iter().all(|d| d.soap.faults.len() == 1), "SOAP flags apply to every device");
+        let o = parse(args("--unicast 127.0.0.1:0 --profile permanent-only")).unwrap().unwrap();
+        assert_eq!(build(&o).unwrap().devices[0].soap.refuse_leases, Some(725));
+        assert!(parse(args("--unicast 127.0.0.1:0 --profile nonesuch")).is_err());
+        let error = parse(args("--unicast 127.0.0.1:0 --profile leading-bom --kind stall")).err().unwrap();
+        assert!(error.contains("--kind does not apply"), "{error}");
+        assert_eq!(held_mappings(41200, 2).len(), 4);
+        assert_eq!(one_field("a\tb\nc"), "a b c");
     }
 }

@@ -2,7 +2,7 @@
 //! sequences a game meets, end to end against simulated routers on 127.0.0.x: a 1 s
 //! lease, refresh spam then stop, a restart while the old worker is inside a slow check,
 //! a port held by another host on IGDv1, a router without GetSpecificPortMappingEntry, a
-//! PCP server granting one second. Every search is unicast to the simulator and
+//! PCP server granting one second, a router that empties its table. Every search is unicast to the simulator and
 //! NAT-PMP/PCP goes to a server the test runs on loopback; nothing else is contacted.
 
 mod common;
@@ -399,4 +399,61 @@ fn statuses(events: &[Event]) -> Vec<(Status, &str)> {
             _ => None,
         })
         .collect()
+}
+
+/// A router that empties its table while it keeps running (`Simulator::forget_mappings`:
+/// a WAN reconnect, a full table): the next check, asked for by `refresh()` or due by
+/// `refresh_interval`, reports each protocol lost, then maps it again on the same port.
+#[test]
+fn a_router_emptying_its_table_gets_the_mappings_back_at_the_next_check() {
+    for (name, interval, ask) in
+        [("refresh()", Duration::from_secs(300), true), ("refresh_interval 0.5 s", Duration::from_millis(500), false)]
+    {
+        let sim = common::start(vec![DeviceSpec::igd_v2()]);
+        let mut settings = config(sim.ssdp_addr(), &[Protocol::Udp, Protocol::Tcp]);
+        settings.mapping.refresh_interval = interval;
+        let mapper = Mapper::start(settings, None);
+        completed(&mapper);
+        let table = |sim: &igd_sim::Simulator| {
+            let mut table: Vec<(u16, String)> =
+                sim.mappings().into_iter().map(|m| (m.external_port, m.protocol)).collect();
+            table.sort();
+            table
+        };
+        let both = vec![(PORT, "TCP".to_string()), (PORT, "UDP".to_string())];
+        assert_eq!(table(&sim), both, "{name}");
+        sim.forget_mappings();
+        assert!(sim.mappings().is_empty());
+        let emptied = Instant::now();
+        if ask {
+            mapper.refresh();
+        }
+        let mapped = std::cell::Cell::new(0);
+        let (events, came) = wait_for(&mapper, Duration::from_secs(3), |e| {
+            mapped.set(mapped.get() + usize::from(matches!(e, Event::Mapped { .. })));
+            mapped.get() == 2
+        });
+        let took = emptied.elapsed();
+        println!("{name}: both mapped again {} ms after the table emptied; events {events:?}", took.as_millis());
+        assert!(came, "{name}: not mapped again within 3 s: {events:?}");
+        let order: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Lost { protocol, .. } => Some(format!("lost {}", protocol.as_str())),
+                Event::Mapped { protocol, external_port, .. } => {
+                    Some(format!("mapped {} {external_port}", protocol.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        // Per protocol: lost once, then mapped once on the same port (the protocols may
+        // interleave).
+        for protocol in ["UDP", "TCP"] {
+            let mine: Vec<&String> = order.iter().filter(|line| line.contains(protocol)).collect();
+            assert_eq!(mine, [&format!("lost {protocol}"), &format!("mapped {protocol} {PORT}")], "{name}: {order:?}");
+        }
+        assert_eq!(table(&sim), both, "{name}: the router lists both again");
+        drop(mapper);
+        assert!(sim.mappings().is_empty(), "{name}: removed at stop");
+    }
 }
