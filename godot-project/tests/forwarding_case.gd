@@ -166,6 +166,32 @@ func _check_forwarding(report: Dictionary, expected: bool, what: String) -> void
 			check_eq(entry.get("error"), "refused", label + ": the router refused it")
 
 
+## Checks that a probe was swallowed over both protocols: translated by the router and
+## dropped before it reached us (no refusal: the router still has the mapping's DNAT).
+func _check_dropped(report: Dictionary, what: String) -> void:
+	for proto in PROTOCOLS:
+		var entry: Dictionary = report[proto]
+		var label := "%s: %s from the WAN side" % [what, proto]
+		check_eq(entry.get("arrived"), false, label + " did not arrive")
+		check_eq(entry.received_usec, 0, label + " did not reach the listener")
+		check_eq(entry.get("error"), "timeout", label + ": dropped, not refused")
+
+
+## Makes the router list `internal_port`'s mappings without forwarding them
+## (tests/testbed/break-forwarding.sh); returns how many filter rules it removed.
+func _break_forwarding(internal_port: int) -> int:
+	var script := ProjectSettings.globalize_path("res://").path_join(
+		"../tests/testbed/break-forwarding.sh"
+	)
+	var command := (
+		"IGD_STATE_DIR='%s' '%s' %d"
+		% [bed_value("IGD_STATE_DIR"), script.simplify_path(), internal_port]
+	)
+	var output := []
+	check_eq(OS.execute("bash", ["-c", command], output, true), 0, "break-forwarding.sh")
+	return int("".join(output).strip_edges())
+
+
 ## Prints, per protocol, the time from `mapped_usec[proto]` (when the mapping was
 ## reported) to the probe's arrival at the listener, and when the prober was let go.
 func _print_times(what: String, report: Dictionary, mapped_usec: Dictionary, probe: Dictionary):

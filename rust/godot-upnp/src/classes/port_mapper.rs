@@ -230,7 +230,13 @@ impl PortMapper {
         }
     }
 
-    /// Checks the mappings and the external address now instead of at the next interval.
+    /// Checks the mappings and the external address now instead of at the next interval,
+    /// and re-creates each UPnP mapping the router still lists (deleted and added again on
+    /// the same port, without [signal mapping_lost] or [signal port_mapped]). Call it when
+    /// players cannot get through although the node says the port is open: some routers
+    /// keep listing (and renewing) a mapping they no longer forward, which only a delete
+    /// and a new add repairs; the node cannot see that by itself. The timed checks every
+    /// [member refresh_interval] only look.
     #[func(gd_self)]
     fn refresh(this: Gd<Self>) {
         if !on_owner_thread(&this, "refresh") {

@@ -270,6 +270,9 @@ enum SlotState {
     Held(Held),
     /// Mapped; a renewal or a repairing re-add is in flight.
     Renewing(Held),
+    /// Listed as ours, deleted to be added again at once (an owner's refresh: a router
+    /// may list a mapping it no longer forwards, and only delete + add repairs that).
+    Recreating(Held),
     /// A mapping for our old LAN address is being deleted before it is made again.
     Replacing,
 }
@@ -347,6 +350,8 @@ pub struct Policy {
     next_check: Instant,
     retry_delay: Duration,
     refresh_wanted: bool,
+    /// The current check was asked for by the owner: listed mappings are re-created.
+    recreate: bool,
     stop: bool,
     /// Changes to the router handed out and not yet answered (a stop waits for them;
     /// queries in flight are abandoned).
@@ -387,6 +392,7 @@ impl Policy {
             next_check: now,
             retry_delay: FIRST_RETRY,
             refresh_wanted: false,
+            recreate: false,
             stop: false,
             changes_in_flight: 0,
             removals_out: 0,
@@ -432,15 +438,18 @@ impl Policy {
     /// Time passed: starts a check when one is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.poll_timeout().is_some_and(|at| at <= now) {
-            self.check(now);
+            self.check(now, false);
         }
     }
 
     /// The owner asked for a check now. Requests coalesce: many while one check runs make
-    /// one more check after it.
+    /// one more check after it. Unlike a timed check, it re-creates each UPnP mapping the
+    /// router lists as ours (delete, then the same add): the owner asks when players could
+    /// not get through, and a router that lists a mapping without forwarding it (the
+    /// node cannot tell: the list looks right) is repaired only so.
     pub fn handle_refresh(&mut self, now: Instant) {
         match self.phase {
-            Phase::Idle => self.check(now),
+            Phase::Idle => self.check(now, true),
             Phase::Finding | Phase::Probing | Phase::Slots => self.refresh_wanted = true,
             Phase::Stopping | Phase::Removing | Phase::Done => {}
         }
@@ -608,9 +617,11 @@ impl Policy {
 
     // --- rounds -----------------------------------------------------------------------
 
-    /// A check: the gateway's questions first (UPnP), then every slot.
-    fn check(&mut self, now: Instant) {
+    /// A check: the gateway's questions first (UPnP), then every slot; `asked`: by the
+    /// owner (listed mappings are re-created).
+    fn check(&mut self, now: Instant, asked: bool) {
         self.refresh_wanted = false;
+        self.recreate = asked;
         self.transient = false;
         self.ask_stun();
         let nothing_held = self.held().next().is_none() && self.stale.is_empty();
@@ -642,7 +653,7 @@ impl Policy {
                 SlotState::Missing if self.no_address => self.slots[i].failure = Some(self.no_address_failure()),
                 SlotState::Missing => self.start_attempt(i),
                 SlotState::Held(held) => self.check_held(i, held),
-                SlotState::Trying(_) | SlotState::Renewing(_) | SlotState::Replacing => {}
+                SlotState::Trying(_) | SlotState::Renewing(_) | SlotState::Recreating(_) | SlotState::Replacing => {}
             }
         }
         self.end_round_if_quiet(now);
@@ -693,7 +704,7 @@ impl Policy {
         }
         self.next_check = now + wait.min(self.settings.refresh_interval.max(Duration::from_millis(100)));
         if std::mem::take(&mut self.refresh_wanted) {
-            self.check(now);
+            self.check(now, true);
         }
     }
 
@@ -812,6 +823,9 @@ impl Policy {
             (SlotState::Trying(attempt), reply) => self.attempt_reply(i, attempt, &request, reply, now),
             (SlotState::Held(held), Reply::Checked(answer)) => self.checked(i, held, answer, now),
             (SlotState::Renewing(held), reply) => self.renewed(i, held, reply, now),
+            (SlotState::Recreating(_), Reply::NotOwner) => {}
+            // Deleted (or already gone): the same add at once.
+            (SlotState::Recreating(held), _) => self.re_add(i, held),
             (SlotState::Replacing, _) => self.start_attempt(i),
             (state, _) => self.slots[i].state = state,
         }
@@ -926,11 +940,12 @@ impl Policy {
                     let at = by_router.max(held.renewed_at + MIN_RENEW_INTERVAL);
                     held.renew_at = Some(held.renew_at.map_or(at, |r| r.min(at)));
                 }
-                if held.renew_at.is_some_and(|at| at <= now) {
+                if self.recreate {
+                    self.slots[i].state = SlotState::Recreating(held.clone());
+                    self.ask(i, Request::Delete(gateway, held.external_port, protocol));
+                } else if held.renew_at.is_some_and(|at| at <= now) {
                     // The same AddPortMapping extends the lease.
-                    let args = self.args(protocol, held.external_port, held.lease_seconds);
-                    self.slots[i].state = SlotState::Renewing(held);
-                    self.ask(i, Request::Add(gateway, args));
+                    self.re_add(i, held);
                 } else {
                     self.slots[i].state = SlotState::Held(held);
                 }
@@ -963,11 +978,20 @@ impl Policy {
             Err(_) => {
                 // The router cannot tell (no such action, or a broken answer): the same
                 // AddPortMapping again keeps the mapping whether or not it still had it.
-                let args = self.args(protocol, held.external_port, held.lease_seconds);
-                self.slots[i].state = SlotState::Renewing(held);
-                self.ask(i, Request::Add(gateway, args));
+                self.re_add(i, held);
             }
         }
+    }
+
+    /// The same AddPortMapping for a held mapping (a renewal, or after a repairing delete).
+    fn re_add(&mut self, i: usize, held: Held) {
+        let Route::Upnp(gateway) = self.route.clone() else {
+            self.slots[i].state = SlotState::Held(held);
+            return;
+        };
+        let args = self.args(self.slots[i].protocol, held.external_port, held.lease_seconds);
+        self.slots[i].state = SlotState::Renewing(held);
+        self.ask(i, Request::Add(gateway, args));
     }
 
     fn renewed(&mut self, i: usize, held: Held, reply: Reply, now: Instant) {
@@ -1078,6 +1102,8 @@ impl Policy {
                 SlotState::Held(Held::pmp(*server, mapping, now))
             }
             (SlotState::Held(held) | SlotState::Renewing(held), _, _) => SlotState::Held(held),
+            // The repairing delete failed: the mapping is still there, to be removed.
+            (SlotState::Recreating(held), _, Reply::Done(Err(_))) => SlotState::Held(held),
             _ => SlotState::Missing,
         }
     }
@@ -1126,7 +1152,7 @@ impl Policy {
 
     fn held(&self) -> impl Iterator<Item = &Held> {
         self.slots.iter().filter_map(|s| match &s.state {
-            SlotState::Held(h) | SlotState::Renewing(h) => Some(h),
+            SlotState::Held(h) | SlotState::Renewing(h) | SlotState::Recreating(h) => Some(h),
             _ => None,
         })
     }

@@ -156,6 +156,13 @@ fn healthy(lease_left: u32) -> impl Fn(&Request) -> Reply {
     }
 }
 
+/// A check due by `refresh_interval` (300 s), not asked for by the owner.
+fn timed_check(run: &mut Run) {
+    run.now += Duration::from_secs(301);
+    run.policy.handle_timeout(run.now);
+    run.collect();
+}
+
 fn mapped(run: &mut Run) {
     run.answer(|r| matches!(r, Request::FindGateway), found(2));
     run.serve(&healthy(3600));
@@ -222,8 +229,9 @@ fn defect_4_refreshes_coalesce_and_a_stop_overtakes_them() {
     }
     run.collect();
     run.serve(&healthy(3600));
-    // One check asked at once, one more for the 100 asked during it: 2 probes + 2 checks each.
-    assert_eq!(run.requests.len() - before, 8, "{:?}", &run.requests[before..]);
+    // One check asked at once, one more for the 100 asked during it: 2 probes, 2 checks and
+    // (an owner's refresh re-creates listed mappings) 2 deletes and 2 adds each.
+    assert_eq!(run.requests.len() - before, 16, "{:?}", &run.requests[before..]);
     // A stop during a check: nothing more is checked, the mappings are removed.
     run.policy.handle_refresh(run.now);
     run.collect();
@@ -337,8 +345,7 @@ fn defect_9_only_a_missing_or_foreign_entry_is_a_loss() {
 fn a_shortened_lease_is_renewed_before_it_ends() {
     let mut run = Run::new(settings(&[Protocol::Udp]));
     mapped(&mut run);
-    run.policy.handle_refresh(run.now);
-    run.collect();
+    timed_check(&mut run);
     // Asked for 3600 s; the router lists 100 s left.
     run.serve(&healthy(100));
     assert!(run.policy.poll_timeout().unwrap() <= run.now + Duration::from_secs(50));
@@ -351,8 +358,7 @@ fn a_shortened_lease_is_renewed_before_it_ends() {
 fn a_failed_external_address_query_keeps_the_mappings() {
     let mut run = Run::new(settings(&[Protocol::Udp]));
     mapped(&mut run);
-    run.policy.handle_refresh(run.now);
-    run.collect();
+    timed_check(&mut run);
     run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Err(Error::Timeout("x".into()))));
     run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
     // Looked for again; found at the same place, the mapping is still there.
@@ -558,4 +564,95 @@ fn a_held_mapping_is_kept_but_not_called_open_while_the_router_has_no_address() 
     run.run_for(Duration::from_secs(2), Duration::from_millis(100), &healthy(3600));
     assert_eq!(last_status(&run), (Status::Mapped, "UDP 41100 open on 11.22.33.44 (UPnP)".into()));
     assert_eq!(run.count(is_add), adds);
+}
+
+fn is_delete(r: &Request) -> bool {
+    matches!(r, Request::Delete(..))
+}
+
+#[test]
+fn an_owner_s_refresh_re_creates_listed_mappings_and_a_timed_check_does_not() {
+    let mut run = Run::new(settings(&[Protocol::Udp, Protocol::Tcp]));
+    mapped(&mut run);
+    let before = run.requests.len();
+    // A timed check: only looked at.
+    timed_check(&mut run);
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(is_delete), 0, "{:?}", &run.requests[before..]);
+    // The owner's refresh: each listed mapping deleted and added again on its own port.
+    let before = run.requests.len();
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.serve(&healthy(3600));
+    let after: Vec<&Request> = run.requests[before..].iter().collect();
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
+        let mine: Vec<&str> = after
+            .iter()
+            .filter_map(|r| match r {
+                Request::Check(_, port, p) if *p == protocol && *port == PORT => Some("check"),
+                Request::Delete(_, port, p) if *p == protocol && *port == PORT => Some("delete"),
+                Request::Add(_, args) if args.protocol == protocol && args.external_port == PORT => Some("add"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(mine, ["check", "delete", "add"], "{protocol:?}: {after:?}");
+    }
+    assert!(run.lost().is_empty(), "a repair is not a loss: {:?}", run.lost());
+    assert_eq!(last_status(&run), (Status::Mapped, "UDP 41100, TCP 41100 open on 11.22.33.44 (UPnP)".into()));
+    // 50 refreshes: one check now, one more for those asked during it.
+    let before = run.requests.len();
+    for _ in 0..50 {
+        run.policy.handle_refresh(run.now);
+    }
+    run.collect();
+    run.serve(&healthy(3600));
+    assert_eq!(run.requests[before..].iter().filter(|r| is_delete(r)).count(), 4, "{:?}", &run.requests[before..]);
+}
+
+#[test]
+fn a_stop_during_a_repair_removes_what_is_left_once() {
+    // Stopped while the repairing delete is out: it landed, nothing more to remove.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Ok("11.22.33.44".into())));
+    run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
+    run.answer(|r| matches!(r, Request::Check(..)), Reply::Checked(Ok(entry(PORT, LOCAL, PORT, 3600))));
+    run.policy.handle_stop();
+    run.collect();
+    run.answer(is_delete, Reply::Done(Ok(())));
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(is_delete), 1, "the repair's delete, nothing after it");
+    assert_eq!(run.count(is_add), 1, "no re-add after the stop");
+    assert!(run.policy.is_done());
+    // Now stop while the re-add is out: it landed, so it is removed.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Ok("11.22.33.44".into())));
+    run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
+    run.answer(|r| matches!(r, Request::Check(..)), Reply::Checked(Ok(entry(PORT, LOCAL, PORT, 3600))));
+    run.answer(is_delete, Reply::Done(Ok(())));
+    run.policy.handle_stop();
+    run.collect();
+    run.answer(is_add, Reply::Done(Ok(())));
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(is_delete), 2, "the repair's delete and the stop's");
+    assert_eq!(last_status(&run).0, Status::Stopped);
+    // Stop while the repairing delete is out and it fails: the mapping is still removed.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Ok("11.22.33.44".into())));
+    run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
+    run.answer(|r| matches!(r, Request::Check(..)), Reply::Checked(Ok(entry(PORT, LOCAL, PORT, 3600))));
+    run.policy.handle_stop();
+    run.collect();
+    run.answer(is_delete, Reply::Done(Err(Error::Timeout("lost".into()))));
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(is_delete), 2, "removed at stop after the failed repair");
+    assert_eq!(run.count(is_add), 1, "no re-add after the stop");
 }
