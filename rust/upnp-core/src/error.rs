@@ -103,7 +103,7 @@ impl Error {
                 "the router does not allow this mapping (ports below 1024, mappings for another computer, or UPnP set to read-only)"
             }
             UpnpResult::ActionFailed => {
-                "the router could not make the mapping; if its external address is private (carrier-grade NAT) no mapping can work"
+                "the router could not make the mapping; if its external address is private, shared or missing (another router or carrier-grade NAT in front) no mapping can work"
             }
             UpnpResult::OnlyPermanentLeaseSupported => "this router only accepts permanent mappings: use lease 0",
             UpnpResult::SamePortValuesRequired => "this router needs the internal port to equal the external port",
