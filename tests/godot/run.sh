@@ -85,7 +85,7 @@ bed_up private IGD_EXT_IP=none
 bed_up map
 bed_up pmp IGD_ENABLE_UPNP=no IGD_CLIENT_DEFAULT_ROUTE=1
 bed_up off IGD_ENABLE_UPNP=no IGD_ENABLE_NATPMP=no IGD_CLIENT_DEFAULT_ROUTE=1
-bed_up hostile
+bed_up hostile IGD_CLIENT_DEFAULT_ROUTE=1  # a real LAN has one: the gateway search socket
 bed_up v1 IGD_FORCE_V1=yes
 bed_up seq
 bed_up vpn IGD_VPN_ROUTE=1

@@ -267,30 +267,31 @@ impl<'a> Search<'a> {
         }
     }
 
+    /// A receiving thread per search socket, all feeding one channel.
     fn spawn_receiver(&self) -> Result<Receiver<(Vec<u8>, SocketAddr)>, Error> {
-        let socket = self.socket.try_clone()?;
-        let stop = Arc::clone(&self.receiver_stop);
-        let deadline = self.deadline;
         let (tx, rx) = crossbeam_channel::bounded(1024);
-        thread::Builder::new()
-            .name("upnp-ssdp-recv".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; MAX_DATAGRAM];
-                while !stop.load(Ordering::Relaxed) {
-                    let slice_end = deadline.min(Instant::now() + RECEIVE_SLICE);
-                    match socket.receive(&mut buf, slice_end) {
-                        Ok(Some((n, from))) => {
-                            if tx.send((buf[..n].to_vec(), from)).is_err() {
-                                break;
+        for socket in self.socket.receivers()? {
+            let (stop, deadline, tx) = (Arc::clone(&self.receiver_stop), self.deadline, tx.clone());
+            thread::Builder::new()
+                .name("upnp-ssdp-recv".into())
+                .spawn(move || {
+                    let mut buf = vec![0u8; MAX_DATAGRAM];
+                    while !stop.load(Ordering::Relaxed) {
+                        let slice_end = deadline.min(Instant::now() + RECEIVE_SLICE);
+                        match socket.receive(&mut buf, slice_end) {
+                            Ok(Some((n, from))) => {
+                                if tx.send((buf[..n].to_vec(), from)).is_err() {
+                                    break;
+                                }
                             }
+                            Ok(None) if Instant::now() >= deadline => break,
+                            Ok(None) => {}
+                            Err(_) => break,
                         }
-                        Ok(None) if Instant::now() >= deadline => break,
-                        Ok(None) => {}
-                        Err(_) => break,
                     }
-                }
-            })
-            .map_err(|e| Error::Socket(format!("cannot start the receiving thread: {e}")))?;
+                })
+                .map_err(|e| Error::Socket(format!("cannot start the receiving thread: {e}")))?;
+        }
         Ok(rx)
     }
 
@@ -308,6 +309,11 @@ impl<'a> Search<'a> {
 
     fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
         let host = from.ip();
+        // A host past its cap is dropped before any parsing: a flood must cost as little
+        // as possible, or the socket's buffer overflows and other hosts' answers are lost.
+        if self.answer_quota.spent(host) {
+            return;
+        }
         let answer = match ssdp::parse_answer(bytes) {
             Ok(a) => a,
             Err(e) => return self.note(host, format!("ignored a datagram from {from}: {e}")),
@@ -467,6 +473,11 @@ impl Quota {
         Quota { total, per_host, granted: 0, by_host: HashMap::new(), total_refusal_reported: false }
     }
 
+    /// Whether `host` was refused already (its cap reached and reported).
+    fn spent(&self, host: IpAddr) -> bool {
+        self.by_host.get(&host).is_some_and(|&c| c > self.per_host)
+    }
+
     /// Grants one more to `host`, unless a cap is reached.
     fn take(&mut self, host: IpAddr) -> Result<(), Refused> {
         if let Some(count) = self.by_host.get_mut(&host).filter(|c| **c >= self.per_host) {
@@ -502,7 +513,10 @@ mod tests {
         // The flooder's refusals: the first is flagged for a note, the others are not.
         let mut quota = Quota::new(4, 2);
         assert_eq!((quota.take(flooder), quota.take(flooder)), (Ok(()), Ok(())));
+        assert!(!quota.spent(flooder), "at its cap, not yet refused");
         assert_eq!(quota.take(flooder), Err(Refused { host_cap: true, first: true }));
+        assert!(quota.spent(flooder), "refused and reported: later datagrams are dropped unread");
+        assert!(!quota.spent(router));
         assert_eq!(quota.take(flooder), Err(Refused { host_cap: true, first: false }));
         // The total cap still holds across hosts, and is reported once.
         let others: Vec<IpAddr> = (2..6).map(|i| IpAddr::from([10, 0, 0, i])).collect();

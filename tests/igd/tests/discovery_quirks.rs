@@ -167,6 +167,22 @@ fn a_router_answering_only_multicast_is_found() {
     assert_eq!(found(&lan, SocketConfig::default()), Some(router.sim().location(0)));
     let arrivals = router.arrivals();
     assert!(arrivals.contains(&Arrival::Multicast) && arrivals.contains(&Arrival::Unicast), "{arrivals:?}");
+    // The unicast search comes from a socket of its own: a device flooding answers to the
+    // group search's source port cannot fill the buffer the gateway's answer arrives in.
+    let ports = |how: Arrival| -> Vec<u16> {
+        let requests = router.sim().requests();
+        let mut ports: Vec<u16> =
+            requests.iter().filter(|r| r.is_search() && r.arrival == Some(how)).map(|r| r.peer.port()).collect();
+        ports.dedup();
+        ports
+    };
+    let (group, unicast) = (ports(Arrival::Multicast), ports(Arrival::Unicast));
+    assert!(group.len() == 1 && unicast.len() == 1 && group != unicast, "group {group:?}, unicast {unicast:?}");
+    // A chosen source port (the engine's discover_local_port) stays the only one.
+    router.sim().clear_requests();
+    let chosen = SocketConfig { local_port: 41999, ..SocketConfig::default() };
+    assert_eq!(found(&lan, chosen), Some(router.sim().location(0)));
+    assert_eq!((ports(Arrival::Multicast), ports(Arrival::Unicast)), (vec![41999], vec![41999]));
     let named = SocketConfig { multicast_if: Some("c0".into()), ..SocketConfig::default() };
     assert_eq!(found(&lan, named), Some(router.sim().location(0)));
 }

@@ -4,6 +4,10 @@
 //! answer only one of the two. A named IPv4 interface gets the group and, unicast, its
 //! own gateway (a router answering only unicast is found there too; no other interface
 //! is searched). IPv6 searches go to the groups only.
+//!
+//! The unicast searches go out from a second socket of their own (when the source port is
+//! the system's choice): only the gateways answer there, so a LAN device answering the
+//! group thousands of times cannot overflow the buffer the router's answer arrives in.
 
 use crate::error::Error;
 use crate::net::interfaces::{self, LanInterface};
@@ -32,10 +36,12 @@ pub struct SocketConfig {
     pub unicast_target: Option<SocketAddr>,
 }
 
-/// A UDP socket set up for M-SEARCH, with its destinations.
+/// The UDP sockets set up for M-SEARCH, with their destinations.
 #[derive(Debug)]
 pub struct SearchSocket {
     socket: UdpSocket,
+    /// For the searches sent by unicast to gateways (`None`: they use `socket`).
+    gateway_socket: Option<UdpSocket>,
     /// Where each search goes.
     destinations: Vec<Destination>,
 }
@@ -48,6 +54,8 @@ struct Destination {
     host: String,
     /// The interface (by its IPv4 address) multicast leaves by, when not the system's choice.
     via: Option<Ipv4Addr>,
+    /// A gateway by unicast (sent from the gateway socket when there is one).
+    gateway: bool,
 }
 
 /// Receive buffer asked for: about 3,000 typical answers.
@@ -99,6 +107,7 @@ impl SearchSocket {
             }
             SocketAddrV4::new(bind_ip, port).into()
         };
+        let bind_ip = bind_addr.ip();
         socket
             .bind(&bind_addr.into())
             .map_err(|e| socket_error(&format!("cannot bind the search socket to {bind_addr}"), e))?;
@@ -114,7 +123,15 @@ impl SearchSocket {
             }
             (None, None) => every_interface(&interfaces::search_order(interfaces::list(), ipv6), ipv6),
         };
-        Ok(SearchSocket { socket: socket.into(), destinations })
+        // A chosen source port stays the only one (the engine's discover_local_port).
+        let gateway_socket = match destinations.iter().any(|d| d.gateway) && port == 0 {
+            true => Some(
+                UdpSocket::bind(SocketAddr::new(bind_ip, 0))
+                    .map_err(|e| socket_error("cannot open the gateway search socket", e))?,
+            ),
+            false => None,
+        };
+        Ok(SearchSocket { socket: socket.into(), gateway_socket, destinations })
     }
 
     /// Sends one M-SEARCH for `st` to every destination. Fails only when no destination
@@ -128,7 +145,11 @@ impl SearchSocket {
                 Some(address) => socket2::SockRef::from(&self.socket).set_multicast_if_v4(&address),
                 None => Ok(()),
             };
-            match sending.and_then(|()| self.socket.send_to(request.as_bytes(), destination.to)) {
+            let socket = match (&self.gateway_socket, destination.gateway) {
+                (Some(gateway_socket), true) => gateway_socket,
+                _ => &self.socket,
+            };
+            match sending.and_then(|()| socket.send_to(request.as_bytes(), destination.to)) {
                 Ok(_) => sent += 1,
                 Err(e) => last_error = Some((destination.to, e)),
             }
@@ -146,30 +167,12 @@ impl SearchSocket {
         }
     }
 
-    /// Waits for the next datagram until `deadline`; `Ok(None)` when the time is up.
-    pub fn receive(&self, buf: &mut [u8], deadline: Instant) -> io::Result<Option<(usize, SocketAddr)>> {
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Ok(None);
-            }
-            self.socket.set_read_timeout(Some(remaining))?;
-            match self.socket.recv_from(buf) {
-                Ok(got) => return Ok(Some(got)),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
-                // Windows reports an earlier ICMP "port unreachable" on the next receive.
-                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// A second handle on the same socket, for a receiving thread.
-    pub fn try_clone(&self) -> Result<Self, Error> {
-        Ok(SearchSocket {
-            socket: self.socket.try_clone().map_err(|e| socket_error("cannot clone the socket", e))?,
-            destinations: self.destinations.clone(),
-        })
+    /// A handle on each socket answers arrive on, for receiving threads.
+    pub fn receivers(&self) -> Result<Vec<Receiving>, Error> {
+        std::iter::once(&self.socket)
+            .chain(&self.gateway_socket)
+            .map(|s| s.try_clone().map(Receiving).map_err(|e| socket_error("cannot clone the socket", e)))
+            .collect()
     }
 
     /// The address the socket is bound to.
@@ -178,15 +181,39 @@ impl SearchSocket {
     }
 }
 
+/// One socket the answers arrive on (see [`SearchSocket::receivers`]).
+#[derive(Debug)]
+pub struct Receiving(UdpSocket);
+
+impl Receiving {
+    /// Waits for the next datagram until `deadline`; `Ok(None)` when the time is up.
+    pub fn receive(&self, buf: &mut [u8], deadline: Instant) -> io::Result<Option<(usize, SocketAddr)>> {
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Ok(None);
+            }
+            self.0.set_read_timeout(Some(remaining))?;
+            match self.0.recv_from(buf) {
+                Ok(got) => return Ok(Some(got)),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
+                // Windows reports an earlier ICMP "port unreachable" on the next receive.
+                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 impl Destination {
     fn to(to: SocketAddr, host: String) -> Destination {
-        Destination { to, host, via: None }
+        Destination { to, host, via: None, gateway: false }
     }
 }
 
 /// The IPv4 group, left by the interface with `via` (or the system's choice).
 fn v4_group(via: Option<Ipv4Addr>) -> Destination {
-    Destination { to: SocketAddrV4::new(GROUP_V4, SSDP_PORT).into(), host: ssdp::host_header_v4(), via }
+    Destination { to: SocketAddrV4::new(GROUP_V4, SSDP_PORT).into(), host: ssdp::host_header_v4(), via, gateway: false }
 }
 
 /// The site- and link-local IPv6 groups on the interface with index `scope` (0: the
@@ -225,7 +252,10 @@ fn every_interface(chosen: &[LanInterface], ipv6: bool) -> Vec<Destination> {
 /// A router by unicast (port 1900). Some routers answer only that (Tailscale sends it
 /// first, ahead of the group: tailscale/tailscale `net/portmapper/portmapper.go`).
 fn unicast_v4(router: Ipv4Addr) -> Destination {
-    Destination::to(SocketAddrV4::new(router, SSDP_PORT).into(), ssdp::host_header_v4())
+    Destination {
+        gateway: true,
+        ..Destination::to(SocketAddrV4::new(router, SSDP_PORT).into(), ssdp::host_header_v4())
+    }
 }
 
 #[cfg(unix)]
