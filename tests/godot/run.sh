@@ -20,7 +20,8 @@
 #     misbehaving LAN devices (hostile_lan suite, tests/godot/hostile-lan.sh);
 #   - every igd-sim router profile through RustUPNP and UPNPPortMapper, and a router
 #     that empties its table (router_profiles suite: it starts each simulator itself,
-#     on a bed where no other router answers).
+#     on a bed where no other router answers; the unicast-only and link-local ones in
+#     the router namespace), and a warm start by a link-local router's remembered URL.
 # Every run fails if Godot reports objects leaked at exit.
 # Prints each Godot run's "godot-tests: N passed, M failed" and exits non-zero on failure.
 # Needs root; GODOT selects the binary (default: godot4 from tests/setup.sh).
@@ -97,8 +98,10 @@ bed_up fwdpmp IGD_FORWARD=1 IGD_ENABLE_UPNP=no IGD_CLIENT_DEFAULT_ROUTE=1
 bed_up stun IGD_FORWARD=1 IGD_STUN=1
 bed_up hidden IGD_OUTER=hidden IGD_STUN=1
 bed_up dnpriv IGD_OUTER=private IGD_STUN=1
-# No router daemon (UPnP and NAT-PMP off): only the suite's simulator, on 10.77.0.50.
-bed_up profiles IGD_ENABLE_UPNP=no IGD_ENABLE_NATPMP=no
+# No router daemon (UPnP and NAT-PMP off): only the suite's simulator, on 10.77.0.50 or,
+# for the routers found only at the default gateway or by IPv6, on the router's lan0
+# (the default route makes 10.77.0.1 the client's gateway).
+bed_up profiles IGD_ENABLE_UPNP=no IGD_ENABLE_NATPMP=no IGD_CLIENT_DEFAULT_ROUTE=1
 ip -n gd-profiles-c addr add 10.77.0.50/24 dev c0 || exit 1
 other_host_maps v2 41900
 other_host_maps v2 42900

@@ -8,7 +8,11 @@
 ## What the router received and holds is read from the simulator's --log-soap lines.
 ## One simulator at a time, started by the suite (bed values SIM: the igd-sim binary,
 ## SIM_ADDRESS: an extra address of the client's c0), on a bed where no other router
-## answers (tests/godot/run.sh).
+## answers (tests/godot/run.sh) and the client has a default route via the router's LAN
+## address, where nothing listens but a simulator of this suite: the router that answers
+## only unicast searches (the client sends those to its gateways only) and the FRITZ!Box
+## naming its fe80:: address without a zone (IPv6 discovery) run there, in the bed's
+## router namespace. A warm start finds that FRITZ!Box again by its remembered URL.
 extends "res://tests/port_mapper_case.gd"
 
 const EXTERNAL := "11.22.33.44"
@@ -87,16 +91,23 @@ class Sim:
 		stdio.flush()
 
 
-## Starts igd-sim with `args` on SIM_ADDRESS (multicast on c0, at most 60 s) and waits
-## (frames, 5 s at most) until it serves. Stop it with `_stop_sim`.
-func _start_sim(args: Array) -> Sim:
+## Starts igd-sim with `args` (multicast, at most 60 s) and waits (frames, 5 s at most)
+## until it serves: on the client's c0 at SIM_ADDRESS, or with `router_address` as the
+## router, on its lan0 in the router namespace (`ip netns exec` runs igd-sim in its
+## place, so the pid is the simulator's). Stop it with `_stop_sim`.
+func _start_sim(args: Array, router_address := "") -> Sim:
 	var sim := Sim.new()
 	sim.name = args[1]
+	var program := bed_value("SIM")
 	var all := ["--multicast", "c0", "--address", bed_value("SIM_ADDRESS")]
+	if not router_address.is_empty():
+		all = ["netns", "exec", bed_value("IGD_ROUTER_NS"), program]
+		all.append_array(["--multicast", "lan0", "--address", router_address])
+		program = "ip"
 	all.append_array(args)
 	all.append_array(["--log-soap", "--duration", "60"])
-	var started := OS.execute_with_pipe(bed_value("SIM"), all, false)
-	if not check(started.has("pid"), "igd-sim %s started" % " ".join(all)):
+	var started := OS.execute_with_pipe(program, all, false)
+	if not check(started.has("pid"), "%s %s started" % [program, " ".join(all)]):
 		return sim
 	sim.pid = started.pid
 	sim.stdio = started.stdio
@@ -147,18 +158,25 @@ func _both(external_port: int) -> Array:
 
 
 ## One profile end to end. `expect`: "gateway" (the device that is the gateway),
-## "control" (the control path the
-## mappings must go to), "lease_refused" (the UPNPResult name and the error line of an
-## add with a lease: the router takes 0 only), "held" (another computer holds the node's
-## port, so it gets the next one).
+## "control" (the control path the mappings must go to), "lease_refused" (the
+## UPNPResult name and the error line of an add with a lease: the router takes 0 only),
+## "held" (another computer holds the node's port, so it gets the next one),
+## "router_address" (the simulator is the router, on this LAN address of its own),
+## "arrival" (how a search the router received arrived: "multicast" or "unicast").
 func _profile(name: String, expect: Dictionary) -> void:
 	var args := ["--profile", name]
 	if expect.get("held", false):
 		args.append_array(["--held-port", str(port(1))])
-	var sim := await _start_sim(args)
+	var sim := await _start_sim(args, expect.get("router_address", ""))
 	if sim.pid != 0:
 		await _through_rust_upnp(sim, expect)
 		await _through_port_mapper(sim, expect)
+		if expect.has("arrival"):
+			var arrivals := sim.lines("SEARCH").map(func(fields): return fields[0])
+			check(
+				expect.arrival in arrivals,
+				"a search arrived by %s: %s" % [expect.arrival, arrivals]
+			)
 		var control: String = expect.get("control", "")
 		if not control.is_empty():
 			# Discovery asks every service for its state; the mappings go to the chosen one.
@@ -280,6 +298,141 @@ func test_mikrotik_two_wans_the_connected_one() -> void:
 
 func test_huawei_dslforum_names() -> void:
 	await _profile("huawei-dslforum", {"control": HUAWEI_CONTROL})
+
+
+## The client's LAN interface index (the zone of a link-local URL on it).
+func _c0_index() -> int:
+	var out := []
+	OS.execute("ip", ["-o", "link", "show", "c0"], out)
+	return int(str(out[0]).get_slice(":", 0)) if not out.is_empty() else -1
+
+
+## The router's link-local address on lan0 (fixed: the bed's MACs are).
+func _router_link_local() -> String:
+	var out := []
+	var args := [
+		"-n", bed_value("IGD_ROUTER_NS"), "-6", "-o", "addr", "show", "lan0", "scope", "link"
+	]
+	OS.execute("ip", args, out)
+	var text := str(out[0]) if not out.is_empty() else ""
+	var at := text.find("inet6 ")
+	check(at >= 0, "the router has a link-local address: '%s'" % text)
+	return text.substr(at + 6).get_slice("/", 0)
+
+
+## A router answering only searches sent to the group (tailscale/tailscale#3197).
+func test_answers_only_multicast() -> void:
+	await _profile("multicast-only", {"arrival": "multicast"})
+
+
+## A router answering only searches sent to its own address (multicast broken on the
+## LAN): found at the client's default gateway, where it runs.
+func test_answers_only_unicast() -> void:
+	var router := bed_value("IGD_GATEWAY")
+	await _profile("unicast-only", {"router_address": router, "arrival": "unicast"})
+
+
+## A FRITZ!Box answering ff02::c from its fe80:: address, naming it without a zone
+## (home-assistant/core#71418), with discover_ipv6 on: RustUPNP finds it, fetches its
+## description and reads its external address on the interface the answer came on (the
+## control URL given to scripts carries it as an RFC 6874 zone). A mapping names our
+## link-local address as its internal client, which this IPv4 NAT refuses as miniupnpd
+## does (501: not an IPv4 address): RustUPNP gets ACTION_FAILED with one error line, the
+## node upnp_completed(ACTION_FAILED) and says the router refused; nothing is mapped.
+func test_link_local_location_without_a_zone() -> void:
+	var sim := await _start_sim(_link_local_args(), _router_link_local())
+	if sim.pid == 0:
+		return
+	var upnp := new_upnp()
+	upnp.discover_ipv6 = true
+	check_eq(upnp.discover(500), upnp_const("UPNP_RESULT_SUCCESS"), "discover(500)")
+	var gateway: RefCounted = upnp.get_gateway()
+	if check(gateway != null, "a gateway among %d devices" % upnp.get_device_count()):
+		check_eq(gateway.description_url, sim.location(0), "the LOCATION, as sent")
+		var zoned := _zoned(sim.location(0)).get_slice("]", 0)
+		check(gateway.igd_control_url.begins_with(zoned), "zoned: %s" % gateway.igd_control_url)
+		var ours: String = gateway.igd_our_addr
+		check(ours.begins_with("fe80::"), "our link-local address: '%s'" % ours)
+		var external = expect_errors(gateway.query_external_address, [], "query_external_address")
+		check_eq(external, EXTERNAL, "query_external_address()")
+		for proto in ["UDP", "TCP"]:
+			var add := func():
+				return gateway.add_port_mapping(port(0), 0, "gd profiles", proto, 3600)
+			var code = expect_errors(add, ["UPnP error 501"], "add %s" % proto)
+			check_eq(code, upnp_const("UPNP_RESULT_ACTION_FAILED"), "add %s" % proto)
+		# The simulator prints what it received every 10 ms.
+		await _wait_until(func(): return sim.soap("AddPortMapping").size() >= 2, 2000)
+		var clients := sim.soap("AddPortMapping").map(func(r): return r.NewInternalClient)
+		check_eq(clients, [ours, ours], "the internal client the router was asked for")
+		print(
+			(
+				"     fritzbox-link-local: control URL %s, our address %s"
+				% [gateway.igd_control_url, ours]
+			)
+		)
+	DirAccess.remove_absolute("user://upnp_port_mapper_gateway.txt")
+	var node := _link_local_mapper(true)
+	var seen := _record(node)
+	var after: float = await _start_and_wait(node, seen, upnp_const("UPNP_RESULT_ACTION_FAILED"))
+	var text: String = node.get_status_text()
+	print("     fritzbox-link-local: UPNPPortMapper upnp_completed in %.1f ms: %s" % [after, text])
+	check("refused" in text, "the node says the router refused: '%s'" % text)
+	check_eq(seen.mapped.size(), 0, "no port_mapped")
+	check(sim.table().is_empty(), "nothing mapped: %s" % sim.table())
+	node.stop()
+	node.free()
+	await _stop_sim(sim)
+
+
+## That FRITZ!Box, found once by IPv6 discovery: the node remembers its description URL
+## with our interface as an RFC 6874 zone, and the next start, IPv6 discovery off (no
+## search can find it then), reaches the router by that URL alone: its AddPortMapping
+## requests arrive (and are refused, as above) and no search does. Before, the URL was
+## remembered without its zone: the warm start reached nothing.
+func test_a_link_local_router_is_found_again_by_its_remembered_url() -> void:
+	var sim := await _start_sim(_link_local_args(), _router_link_local())
+	if sim.pid == 0:
+		return
+	var refused := upnp_const("UPNP_RESULT_ACTION_FAILED")
+	DirAccess.remove_absolute("user://upnp_port_mapper_gateway.txt")
+	var first := _link_local_mapper(true)
+	await _start_and_wait(first, _record(first), refused)
+	first.stop()
+	first.free()
+	var remembered := FileAccess.get_file_as_string("user://upnp_port_mapper_gateway.txt")
+	check_eq(remembered, _zoned(sim.location(0)), "the remembered description URL")
+	var searches := sim.lines("SEARCH").size()
+	var asked := sim.soap("AddPortMapping").size()
+	var node := _link_local_mapper(false)
+	var after: float = await _start_and_wait(node, _record(node), refused)
+	var text: String = node.get_status_text()
+	print("     warm start by %s: upnp_completed in %.1f ms: %s" % [remembered, after, text])
+	await _wait_until(func(): return sim.soap("AddPortMapping").size() > asked, 2000)
+	check(sim.soap("AddPortMapping").size() > asked, "the router was asked to map")
+	check_eq(sim.lines("SEARCH").size(), searches, "no search reached the router")
+	node.stop()
+	node.free()
+	await _stop_sim(sim)
+
+
+## igd-sim as the FRITZ!Box, on the router's lan0 (IPv6 group).
+func _link_local_args() -> Array:
+	return ["--profile", "fritzbox-link-local", "--ipv6"]
+
+
+## `url` (on a link-local host) with the client's c0 as its RFC 6874 zone.
+func _zoned(url: String) -> String:
+	var host := url.get_slice("]", 0)
+	return url.replace(host + "]", "%s%%25%d]" % [host, _c0_index()])
+
+
+## A node for the FRITZ!Box: UPnP only, port(3), IPv6 discovery as `ipv6` says.
+func _link_local_mapper(ipv6: bool) -> Node:
+	var node := _mapper(port(3))
+	node.allow_nat_pmp = false
+	node.discover_timeout = 1000
+	node.discover_ipv6 = ipv6
+	return node
 
 
 ## A router saying 0.0.0.0 (tailscale/corp#23538): RustUPNP lists it as a gateway without an

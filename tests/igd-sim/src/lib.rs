@@ -40,6 +40,7 @@ pub use spec::{
     Arrival, CONTROL_PATH, ConnectionState, Content, DESCRIPTION_PATH, DeviceSpec, FaultRule, Flood, FloodVary,
     HttpBehavior, IgdVersion, RawAnswer, SoapFault, SoapSpec, SsdpAnswer, SsdpBehavior, media_renderer_targets,
 };
+pub use ssdp::interface_index;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};

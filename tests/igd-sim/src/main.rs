@@ -15,11 +15,11 @@
 
 use igd_sim::profiles::{self, DescriptionLead};
 use igd_sim::{
-    Content, DeviceSpec, FaultRule, Flood, FloodVary, HttpBehavior, IgdVersion, RawAnswer, SimConfig, SimMapping,
-    Simulator, SoapFault, SsdpAnswer, SsdpBehavior, SsdpMode, templates,
+    Arrival, Content, DeviceSpec, FaultRule, Flood, FloodVary, HttpBehavior, IgdVersion, RawAnswer, SimConfig,
+    SimMapping, Simulator, SoapFault, SsdpAnswer, SsdpBehavior, SsdpMode, templates,
 };
 use std::io::{BufRead, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -29,50 +29,66 @@ type MakeProfile = fn(IpAddr) -> Vec<DeviceSpec>;
 
 /// The routers of `igd_sim::profiles` by `--profile` name, with what each does, its
 /// parameters fixed to the values `tests/quirks.rs` uses. Every device is on `--address`.
-const PROFILES: &[(&str, &str, MakeProfile)] = &[
-    ("another-port", "SSDP answers from a port of its own (TP-Link ER605's answer); IGDv1", |ip| {
-        vec![profiles::answers_from_another_port(ip)]
-    }),
-    (
-        "sagemcom-wfa",
-        "ssdp:all answered by a WFADevice only; the IGD (device 1) answers InternetGatewayDevice:1",
-        profiles::ssdp_all_finds_only_a_wfa_device,
-    ),
-    ("mikrotik-two-wans", "two WANIPConnections: the first Disconnected, the second 11.22.33.44", |ip| {
-        vec![profiles::mikrotik_two_wans(ip, ("Disconnected", ""), ("Connected", "11.22.33.44"))]
-    }),
-    ("huawei-dslforum", "only urn:dslforum-org names (a WANPPPConnection)", |ip| {
-        vec![profiles::huawei_dslforum_only(ip)]
-    }),
-    ("no-external-address", "connected, GetExternalIPAddress answers 0.0.0.0", |ip| {
-        vec![profiles::external_address_unspecified(ip)]
-    }),
-    ("leading-whitespace", "a tab and a newline before the description's <?xml", |ip| {
-        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Whitespace)]
-    }),
-    ("leading-bom", "a UTF-8 byte order mark before the description's <?xml", |ip| {
-        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Bom)]
-    }),
-    ("leading-bom-whitespace", "a BOM, then whitespace, before the description's <?xml", |ip| {
-        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::BomAndWhitespace)]
-    }),
-    ("namespace-prefixes", "every description element prefixed ns0:", |ip| {
-        vec![profiles::description_with_namespace_prefixes(ip)]
-    }),
-    ("soap-prefix", "SOAP envelopes prefixed SOAP: (ARRIS)", |ip| vec![profiles::soap_envelope_prefix(ip, "SOAP")]),
-    ("soap-env-prefix", "SOAP envelopes prefixed SOAP-ENV: (TP-Link)", |ip| {
-        vec![profiles::soap_envelope_prefix(ip, "SOAP-ENV")]
-    }),
-    ("permanent-only", "725 OnlyPermanentLeasesSupported for any lease but 0 (MikroTik)", |ip| {
-        vec![profiles::permanent_leases_only(ip)]
-    }),
-    ("invalid-args-for-leases", "402 Invalid Args for any lease but 0, SOAP: envelopes (ARRIS)", |ip| {
-        vec![profiles::invalid_args_for_leases(ip)]
-    }),
-    ("action-failed-for-conflicts", "501 ActionFailed where 718 is meant (Linksys)", |ip| {
-        vec![profiles::action_failed_for_conflicts(ip)]
-    }),
-];
+/// A profile giving no device does not apply to that address.
+const PROFILES: &[(&str, &str, MakeProfile)] =
+    &[
+        ("another-port", "SSDP answers from a port of its own (TP-Link ER605's answer); IGDv1", |ip| {
+            vec![profiles::answers_from_another_port(ip)]
+        }),
+        (
+            "sagemcom-wfa",
+            "ssdp:all answered by a WFADevice only; the IGD (device 1) answers InternetGatewayDevice:1",
+            profiles::ssdp_all_finds_only_a_wfa_device,
+        ),
+        ("mikrotik-two-wans", "two WANIPConnections: the first Disconnected, the second 11.22.33.44", |ip| {
+            vec![profiles::mikrotik_two_wans(ip, ("Disconnected", ""), ("Connected", "11.22.33.44"))]
+        }),
+        ("huawei-dslforum", "only urn:dslforum-org names (a WANPPPConnection)", |ip| {
+            vec![profiles::huawei_dslforum_only(ip)]
+        }),
+        ("no-external-address", "connected, GetExternalIPAddress answers 0.0.0.0", |ip| {
+            vec![profiles::external_address_unspecified(ip)]
+        }),
+        ("leading-whitespace", "a tab and a newline before the description's <?xml", |ip| {
+            vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Whitespace)]
+        }),
+        ("leading-bom", "a UTF-8 byte order mark before the description's <?xml", |ip| {
+            vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Bom)]
+        }),
+        ("leading-bom-whitespace", "a BOM, then whitespace, before the description's <?xml", |ip| {
+            vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::BomAndWhitespace)]
+        }),
+        ("namespace-prefixes", "every description element prefixed ns0:", |ip| {
+            vec![profiles::description_with_namespace_prefixes(ip)]
+        }),
+        ("soap-prefix", "SOAP envelopes prefixed SOAP: (ARRIS)", |ip| vec![profiles::soap_envelope_prefix(ip, "SOAP")]),
+        ("soap-env-prefix", "SOAP envelopes prefixed SOAP-ENV: (TP-Link)", |ip| {
+            vec![profiles::soap_envelope_prefix(ip, "SOAP-ENV")]
+        }),
+        ("permanent-only", "725 OnlyPermanentLeasesSupported for any lease but 0 (MikroTik)", |ip| {
+            vec![profiles::permanent_leases_only(ip)]
+        }),
+        ("invalid-args-for-leases", "402 Invalid Args for any lease but 0, SOAP: envelopes (ARRIS)", |ip| {
+            vec![profiles::invalid_args_for_leases(ip)]
+        }),
+        ("action-failed-for-conflicts", "501 ActionFailed where 718 is meant (Linksys)", |ip| {
+            vec![profiles::action_failed_for_conflicts(ip)]
+        }),
+        ("multicast-only", "answers only searches sent to the group (tailscale#3197); IGDv1", |ip| {
+            vec![profiles::answers_only_multicast(ip)]
+        }),
+        ("unicast-only", "answers only searches sent to --address:1900 (broken multicast); IGDv1", |ip| {
+            vec![profiles::answers_only_unicast(ip)]
+        }),
+        ("fritzbox-link-local", "LOCATION names --address, an fe80:: one, without a zone (FRITZ!Box); IGDv1", |ip| {
+            match ip {
+                IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+                    vec![profiles::link_local_location(SocketAddrV6::new(v6, 0, 0, 0))]
+                }
+                _ => Vec::new(),
+            }
+        }),
+    ];
 
 /// Where `--held-port`'s mappings point: another computer on the LAN.
 const OTHER_CLIENT: &str = "10.1.2.3";
@@ -97,7 +113,8 @@ WHERE SEARCHES ARRIVE (exactly one):
 
 DEVICES:
     --address IP          first device's address (default 127.0.0.1); device i gets IP+i.
-                          The addresses must already exist: nothing is configured.
+                          The addresses must already exist: nothing is configured. An
+                          fe80:: address is on the --multicast interface (its scope)
     --count N             number of devices (default 1)
     --http-port PORT      HTTP port of every device (default 0: any free port)
     --profile NAME        a real router's quirks (igd_sim::profiles; see PROFILES below):
@@ -141,8 +158,10 @@ LIFETIME AND OUTPUT:
     --ignore-stdin        do not stop when standard input closes (a background job `cmd &`
                           in a script has /dev/null as input: use this or a pipe), nor
                           read commands from it
-    --log-soap            print each SOAP request (`SOAP`) and each change of a device's
-                          port mapping table (`TABLE`), tab-separated:
+    --log-soap            print each M-SEARCH (`SEARCH`), each SOAP request (`SOAP`) and
+                          each change of a device's port mapping table (`TABLE`),
+                          tab-separated:
+                            SEARCH <multicast|unicast> <ST> <sender>
                             SOAP <device> <control path> <action> <Name>=<value>...
                             TABLE <device> <PROTO>:<port>:<client>:<internal port>:<lease>:<description>...
                           (the lease granted, in seconds; a table emptied prints no entry)
@@ -298,13 +317,22 @@ impl SoapLog {
         SoapLog { seen: 0, tables: vec![String::new(); devices] }
     }
 
-    /// Prints the SOAP requests received since the last call, then each table that
+    /// Prints the searches and SOAP requests received since the last call, then each table that
     /// changed (so a table line follows the request that changed it).
     fn print_news(&mut self, sim: &Simulator) {
         let mut out = std::io::stdout().lock();
         let requests = sim.requests_from(self.seen);
         self.seen += requests.len();
-        for request in requests.iter().filter(|r| r.action.is_some()) {
+        for request in &requests {
+            if request.is_search() {
+                let arrival = if request.arrival == Some(Arrival::Multicast) { "multicast" } else { "unicast" };
+                let st = one_field(request.header("ST").unwrap_or(""));
+                let _ = writeln!(out, "SEARCH\t{arrival}\t{st}\t{}", request.peer);
+                continue;
+            }
+            if request.action.is_none() {
+                continue;
+            }
             let mut line = format!(
                 "SOAP\t{}\t{}\t{}",
                 request.device.unwrap_or(0),
@@ -471,7 +499,11 @@ fn build(o: &Options) -> Result<SimConfig, String> {
     let mut devices = match &o.profile {
         Some(name) => {
             let (_, _, make) = PROFILES.iter().find(|(known, _, _)| known == name).ok_or("unknown profile")?;
-            make(o.address)
+            let devices = make(o.address);
+            if devices.is_empty() {
+                return Err(format!("--profile {name} does not apply to --address {} (igd-sim --help)", o.address));
+            }
+            devices
         }
         None => {
             let mut devices = Vec::with_capacity(o.count);
@@ -482,7 +514,11 @@ fn build(o: &Options) -> Result<SimConfig, String> {
             devices
         }
     };
+    let scope = link_local_scope(o)?;
     for device in &mut devices {
+        if let SocketAddr::V6(v6) = &mut device.addr {
+            v6.set_scope_id(scope);
+        }
         if let Some(ip) = &o.external_ip {
             device.soap.external_ip = ip.clone();
         }
@@ -493,6 +529,17 @@ fn build(o: &Options) -> Result<SimConfig, String> {
         device.soap.faults.extend(o.faults.iter().cloned());
     }
     Ok(SimConfig { ssdp: o.mode.clone(), devices })
+}
+
+/// The scope of an `fe80::` `--address`: the `--multicast` interface's index (0 for any
+/// other address, or in unicast mode, where the address must name no interface).
+fn link_local_scope(o: &Options) -> Result<u32, String> {
+    match (&o.address, &o.mode) {
+        (IpAddr::V6(v6), SsdpMode::Multicast { interface, .. }) if v6.is_unicast_link_local() => {
+            igd_sim::interface_index(interface).map_err(|e| format!("--address {v6}: {e}"))
+        }
+        _ => Ok(0),
+    }
 }
 
 /// `--held-port`'s mappings, one per protocol on each device.
@@ -614,8 +661,9 @@ mod tests {
     #[test]
     fn every_profile_starts_by_name() {
         for (name, _, _) in PROFILES {
+            let address = if *name == "fritzbox-link-local" { "fe80::9" } else { "127.0.0.9" };
             let o =
-                parse(args(&format!("--unicast 127.0.0.1:0 --address 127.0.0.9 --profile {name}"))).unwrap().unwrap();
+                parse(args(&format!("--unicast 127.0.0.1:0 --address {address} --profile {name}"))).unwrap().unwrap();
             let config = build(&o).unwrap();
             assert!(!config.devices.is_empty(), "{name}");
             assert!(config.devices.iter().all(|d| d.addr.ip() == o.address), "{name}");
@@ -630,6 +678,13 @@ mod tests {
         assert!(parse(args("--unicast 127.0.0.1:0 --profile nonesuch")).is_err());
         let error = parse(args("--unicast 127.0.0.1:0 --profile leading-bom --kind stall")).err().unwrap();
         assert!(error.contains("--kind does not apply"), "{error}");
+        let o =
+            parse(args("--unicast 127.0.0.1:0 --address 127.0.0.9 --profile fritzbox-link-local")).unwrap().unwrap();
+        let error = build(&o).err().unwrap();
+        assert!(error.contains("does not apply to --address 127.0.0.9"), "{error}");
+        // An fe80:: device is on the --multicast interface (lo: index 1).
+        let o = parse(args("--multicast lo --address fe80::9 --profile fritzbox-link-local")).unwrap().unwrap();
+        assert_eq!(build(&o).unwrap().devices[0].addr, "[fe80::9%1]:0".parse().unwrap());
         assert_eq!(held_mappings(41200, 2).len(), 4);
         assert_eq!(one_field("a\tb\nc"), "a b c");
     }

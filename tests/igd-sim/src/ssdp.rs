@@ -100,8 +100,9 @@ fn open_multicast(interface: &str, ipv6: bool) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-/// The interface's index, looked up in this process's network namespace.
-fn interface_index(name: &str) -> io::Result<u32> {
+/// The interface's index, looked up in this process's network namespace (the scope of
+/// an IPv6 link-local address on it).
+pub fn interface_index(name: &str) -> io::Result<u32> {
     let interfaces = if_addrs::get_if_addrs()?;
     interfaces
         .iter()

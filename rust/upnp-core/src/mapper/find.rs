@@ -3,9 +3,11 @@
 //! when no UPnP gateway answers within [`UPNP_GRACE`] of it (or at all).
 
 use super::policy::Found;
+use crate::device::Device;
 use crate::discover::{self, DiscoverOptions};
 use crate::net::interfaces;
 use crate::pmp;
+use crate::protocol::url::HttpUrl;
 use std::net::Ipv4Addr;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -49,14 +51,7 @@ impl Finder {
             upnp_racers += 1;
             let tx = tx.clone();
             thread::spawn(move || {
-                let found = discover::device_from_url(&url, timeout).ok().filter(|d| d.is_valid_gateway());
-                let found = found.and_then(|d| {
-                    Some(Found::Upnp {
-                        gateway: d.gateway?,
-                        description_url: url,
-                        external_address: d.external_address,
-                    })
-                });
+                let found = discover::device_from_url(&url, timeout).ok().and_then(upnp_found);
                 let _ = warm_tx.send(found.is_some());
                 let _ = tx.send(Answer::Upnp(found));
             });
@@ -76,14 +71,7 @@ impl Finder {
                 let _ = tx.send(Answer::Upnp(None));
                 return;
             }
-            let found = discover::find_gateway(&options).ok().and_then(|found| {
-                let device = found.gateway()?.clone();
-                Some(Found::Upnp {
-                    gateway: device.gateway?,
-                    description_url: device.description_url,
-                    external_address: device.external_address,
-                })
-            });
+            let found = discover::find_gateway(&options).ok().and_then(|found| upnp_found(found.gateway()?.clone()));
             let _ = tx.send(Answer::Upnp(found));
         });
         // Every racer ends by the discovery timeout; a little slack for its last reply.
@@ -131,6 +119,24 @@ impl Finder {
     }
 }
 
+/// The UPnP gateway `device` is, when it is a usable one. A link-local description URL
+/// is remembered with its interface as an RFC 6874 zone: the device sends none
+/// (home-assistant/core#71418), discovery learnt it from the SSDP answer and gave it to
+/// the control URL on the same host, and a warm start cannot reach an `fe80::` host
+/// without it. The device's own text is still parsed without zones.
+fn upnp_found(device: Device) -> Option<Found> {
+    if !device.is_valid_gateway() {
+        return None;
+    }
+    let gateway = device.gateway?;
+    let control = gateway.control_url();
+    let description_url = match HttpUrl::parse(&device.description_url) {
+        Ok(url) if control.scope() != 0 && url.ip() == control.ip() => url.with_scope(control.scope()).to_string(),
+        _ => device.description_url,
+    };
+    Some(Found::Upnp { gateway, description_url, external_address: device.external_address })
+}
+
 /// Probes every server at once; the earliest answer wins (each probe ends by `deadline`).
 fn probe_first(servers: &[Ipv4Addr], deadline: Instant) -> Option<Found> {
     let (tx, rx) = crossbeam_channel::bounded(servers.len().max(1));
@@ -149,4 +155,61 @@ fn probe_first(servers: &[Ipv4Addr], deadline: Instant) -> Option<Found> {
 fn probe_pmp(server: Ipv4Addr, deadline: Instant) -> Option<Found> {
     let probe = pmp::probe(server, deadline).ok()?;
     Some(Found::Pmp { server, external_address: probe.external_address })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::Gateway;
+    use crate::protocol::result::IgdStatus;
+
+    const SERVICE: &str = "urn:schemas-upnp-org:service:WANIPConnection:1";
+
+    /// A usable gateway described at `description_url`, controlled at `control_url`.
+    fn device(description_url: &str, control_url: &str) -> Device {
+        Device {
+            description_url: description_url.into(),
+            service_type: String::new(),
+            usn: String::new(),
+            status: IgdStatus::Ok,
+            gateway: Some(Gateway::new(control_url, SERVICE, "fe80::2").expect("a control URL")),
+            external_address: Some("11.22.33.44".into()),
+            friendly_name: String::new(),
+            note: String::new(),
+        }
+    }
+
+    fn remembered(device: Device) -> String {
+        match upnp_found(device) {
+            Some(Found::Upnp { description_url, .. }) => description_url,
+            other => panic!("not a UPnP gateway: {other:?}"),
+        }
+    }
+
+    /// A FRITZ!Box names its `fe80::` address without a zone (home-assistant/core#71418);
+    /// discovery learnt the interface from its answer (the control URL carries it). The
+    /// URL remembered for a warm start must carry it too, or the warm start cannot reach
+    /// the router (before: remembered as sent, `http://[fe80::1]:49000/igddesc.xml`).
+    #[test]
+    fn a_link_local_gateway_is_remembered_with_its_interface() {
+        let found =
+            device("http://[fe80::1]:49000/igddesc.xml", "http://[fe80::1%252]:49000/igdupnp/control/WANIPConn1");
+        let url = remembered(found);
+        assert_eq!(url, "http://[fe80::1%252]:49000/igddesc.xml");
+        assert_eq!(HttpUrl::parse_with_zone(&url).map(|u| u.scope()), Ok(2), "a warm start reads it back");
+    }
+
+    /// Other URLs are remembered as the device sent them, and a remembered URL that
+    /// worked (already with its zone) stays as it is.
+    #[test]
+    fn other_gateways_are_remembered_as_sent() {
+        let v4 = "http://10.77.0.1:80/rootDesc.xml";
+        assert_eq!(remembered(device(v4, "http://10.77.0.1:5000/ctl/IPConn")), v4);
+        let global = "http://[fd77::1]:5000/rootDesc.xml";
+        assert_eq!(remembered(device(global, "http://[fd77::1]:5000/ctl/IPConn")), global);
+        let warm = "http://[fe80::1%252]:49000/igddesc.xml";
+        assert_eq!(remembered(device(warm, "http://[fe80::1%252]:49000/ctl")), warm);
+        let unusable = Device { status: IgdStatus::Disconnected, ..device(v4, "http://10.77.0.1:5000/ctl") };
+        assert!(upnp_found(unusable).is_none());
+    }
 }
