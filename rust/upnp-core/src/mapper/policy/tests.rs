@@ -609,9 +609,9 @@ fn an_owner_s_refresh_re_creates_listed_mappings_and_a_timed_check_does_not() {
     assert_eq!(run.requests[before..].iter().filter(|r| is_delete(r)).count(), 4, "{:?}", &run.requests[before..]);
 }
 
-#[test]
-fn a_stop_during_a_repair_removes_what_is_left_once() {
-    // Stopped while the repairing delete is out: it landed, nothing more to remove.
+/// A UDP mapping, an owner's refresh, its check answered "listed as ours": the repairing
+/// delete is out.
+fn repair_under_way() -> Run {
     let mut run = Run::new(settings(&[Protocol::Udp]));
     mapped(&mut run);
     run.policy.handle_refresh(run.now);
@@ -619,6 +619,14 @@ fn a_stop_during_a_repair_removes_what_is_left_once() {
     run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Ok("11.22.33.44".into())));
     run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
     run.answer(|r| matches!(r, Request::Check(..)), Reply::Checked(Ok(entry(PORT, LOCAL, PORT, 3600))));
+    assert!(run.out.iter().any(|j| is_delete(&j.request)), "{:?}", run.out);
+    run
+}
+
+#[test]
+fn a_stop_during_a_repair_removes_what_is_left_once() {
+    // Stopped while the repairing delete is out: it landed, nothing more to remove.
+    let mut run = repair_under_way();
     run.policy.handle_stop();
     run.collect();
     run.answer(is_delete, Reply::Done(Ok(())));
@@ -627,13 +635,7 @@ fn a_stop_during_a_repair_removes_what_is_left_once() {
     assert_eq!(run.count(is_add), 1, "no re-add after the stop");
     assert!(run.policy.is_done());
     // Now stop while the re-add is out: it landed, so it is removed.
-    let mut run = Run::new(settings(&[Protocol::Udp]));
-    mapped(&mut run);
-    run.policy.handle_refresh(run.now);
-    run.collect();
-    run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Ok("11.22.33.44".into())));
-    run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
-    run.answer(|r| matches!(r, Request::Check(..)), Reply::Checked(Ok(entry(PORT, LOCAL, PORT, 3600))));
+    let mut run = repair_under_way();
     run.answer(is_delete, Reply::Done(Ok(())));
     run.policy.handle_stop();
     run.collect();
@@ -642,13 +644,7 @@ fn a_stop_during_a_repair_removes_what_is_left_once() {
     assert_eq!(run.count(is_delete), 2, "the repair's delete and the stop's");
     assert_eq!(last_status(&run).0, Status::Stopped);
     // Stop while the repairing delete is out and it fails: the mapping is still removed.
-    let mut run = Run::new(settings(&[Protocol::Udp]));
-    mapped(&mut run);
-    run.policy.handle_refresh(run.now);
-    run.collect();
-    run.answer(|r| matches!(r, Request::ExternalAddress(_)), Reply::ExternalAddress(Ok("11.22.33.44".into())));
-    run.answer(|r| matches!(r, Request::LocalAddress(_)), Reply::LocalAddress(Ok(LOCAL.parse().unwrap())));
-    run.answer(|r| matches!(r, Request::Check(..)), Reply::Checked(Ok(entry(PORT, LOCAL, PORT, 3600))));
+    let mut run = repair_under_way();
     run.policy.handle_stop();
     run.collect();
     run.answer(is_delete, Reply::Done(Err(Error::Timeout("lost".into()))));
