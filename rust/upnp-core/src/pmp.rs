@@ -4,7 +4,9 @@
 //!
 //! [`probe`] finds out within one round trip whether a NAT-PMP or PCP server answers.
 //! [`map_port`] tries PCP and falls back to NAT-PMP when the gateway says it does not
-//! speak PCP. A mapping lasts for its lifetime only: [`renew`] it before it runs out
+//! speak PCP. Given an IPv6 gateway it asks PCP only (NAT-PMP is IPv4-only), from our
+//! IPv6 address: on an IPv6 router that is a pinhole through its firewall (RFC 6887
+//! §11.3: the "external" address and port are our own). A mapping lasts for its lifetime only: [`renew`] it before it runs out
 //! (RFC 6886 suggests at half the lifetime) and [`unmap_port`] it when done.
 //!
 //! Each request is retransmitted on its protocol's schedule until the caller's deadline:
@@ -27,7 +29,7 @@ use crate::protocol::pmp::{
     self as proto, NatPmpMapRequest, NatPmpMapResponse, PcpMapRequest, PcpMapResponse, Reply, ResultCode,
 };
 use crate::protocol::result::UpnpResult;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 pub use crate::protocol::pmp::{Nonce, PmpMethod};
@@ -45,9 +47,10 @@ pub struct PmpMapping {
     pub external_port: u16,
     /// Seconds the gateway keeps it (may differ from the one requested).
     pub lifetime_secs: u32,
-    /// The gateway's external address: from the PCP answer, or from NAT-PMP's address
-    /// request (`None` when that request failed; the mapping still stands).
-    pub external_address: Option<Ipv4Addr>,
+    /// The gateway's external address: from the PCP answer (an IPv6 pinhole's is our
+    /// own address), or from NAT-PMP's address request (`None` when that request failed;
+    /// the mapping still stands).
+    pub external_address: Option<IpAddr>,
     /// The gateway's epoch (seconds since its mapping state began) when it answered.
     /// If a later answer's epoch is lower than this plus the time elapsed since (less
     /// some slack), the gateway restarted and lost its mappings (RFC 6886 §3.6).
@@ -61,7 +64,7 @@ struct Wanted {
     protocol: Protocol,
     internal_port: u16,
     suggested_external_port: u16,
-    suggested_external_address: Option<Ipv4Addr>,
+    suggested_external_address: Option<IpAddr>,
     lifetime_secs: u32,
     nonce: Nonce,
 }
@@ -81,7 +84,7 @@ const BAD_LIFETIME: InvalidArgument = InvalidArgument {
 /// nothing answers on the gateway's port 5351 before `deadline`, or as soon as the
 /// gateway reports the port closed.
 pub fn map_port(
-    gateway: Ipv4Addr,
+    gateway: IpAddr,
     protocol: Protocol,
     internal_port: u16,
     suggested_external_port: u16,
@@ -96,7 +99,7 @@ pub fn map_port(
 /// speak only one of them, and for tests.
 pub fn map_port_with(
     method: PmpMethod,
-    gateway: Ipv4Addr,
+    gateway: IpAddr,
     protocol: Protocol,
     internal_port: u16,
     suggested_external_port: u16,
@@ -112,7 +115,7 @@ pub fn map_port_with(
 /// (RFC 6887 §11.2.1). After a gateway restart this re-creates it, possibly on another
 /// port: compare the answer's `external_port`. A PCP mapping falls back to NAT-PMP too.
 pub fn renew(
-    gateway: Ipv4Addr,
+    gateway: IpAddr,
     mapping: &PmpMapping,
     lifetime_secs: u32,
     deadline: Instant,
@@ -126,7 +129,7 @@ pub fn renew(
 /// Deletes `mapping` (a request with lifetime 0, by the protocol that made it).
 /// miniupnpd answers a PCP deletion of a mapping it no longer holds with NO_RESOURCES,
 /// which arrives here as [`Error::Pmp`].
-pub fn unmap_port(gateway: Ipv4Addr, mapping: &PmpMapping, deadline: Instant) -> Result<(), Error> {
+pub fn unmap_port(gateway: IpAddr, mapping: &PmpMapping, deadline: Instant) -> Result<(), Error> {
     let wanted = Wanted {
         protocol: mapping.protocol,
         internal_port: mapping.internal_port,
@@ -199,7 +202,7 @@ pub fn external_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Ipv4Addr
 }
 
 fn natpmp_address(gateway: Ipv4Addr, deadline: Instant) -> Result<Reply<proto::NatPmpAddressResponse>, Error> {
-    let socket = PmpSocket::connect(gateway)?;
+    let socket = PmpSocket::connect(gateway.into())?;
     let request = proto::encode_natpmp_external_address_request();
     socket.exchange(PmpMethod::NatPmp, ADDRESS_ACTION, &request, deadline, proto::decode_natpmp_address_response)
 }
@@ -247,7 +250,7 @@ fn wanted(
 /// the deadline leaves no time for a second protocol, and on port 5351 a gateway that
 /// ignores PCP would not answer NAT-PMP more reliably.
 fn request(
-    gateway: Ipv4Addr,
+    gateway: IpAddr,
     first: PmpMethod,
     fallback: bool,
     wanted: &Wanted,
@@ -271,14 +274,17 @@ fn request(
     check_grant(ACTION, answer.external_port, answer.lifetime_secs)?;
     // NAT-PMP's mapping answer has no address; a failed address request must not lose
     // a mapping the gateway already made.
-    let external_address = external_address(gateway, deadline).ok().filter(|a| !a.is_unspecified());
+    let external_address = match gateway {
+        IpAddr::V4(gateway) => external_address(gateway, deadline).ok().filter(|a| !a.is_unspecified()),
+        IpAddr::V6(_) => None,
+    };
     Ok(PmpMapping {
         method: PmpMethod::NatPmp,
         protocol: wanted.protocol,
         internal_port: wanted.internal_port,
         external_port: answer.external_port,
         lifetime_secs: answer.lifetime_secs,
-        external_address,
+        external_address: external_address.map(IpAddr::V4),
         epoch_secs: answer.epoch_secs,
         nonce: wanted.nonce,
     })
@@ -310,7 +316,7 @@ fn check_grant(action: &str, external_port: u16, lifetime_secs: u32) -> Result<(
 
 fn pcp_map(
     action: &'static str,
-    gateway: Ipv4Addr,
+    gateway: IpAddr,
     wanted: &Wanted,
     deadline: Instant,
 ) -> Result<Reply<PcpMapResponse>, Error> {
@@ -330,10 +336,16 @@ fn pcp_map(
 
 fn natpmp_map(
     action: &'static str,
-    gateway: Ipv4Addr,
+    gateway: IpAddr,
     wanted: &Wanted,
     deadline: Instant,
 ) -> Result<Reply<NatPmpMapResponse>, Error> {
+    if gateway.is_ipv6() {
+        // Nothing is sent: an IPv6 gateway is asked by PCP alone.
+        return Err(Error::PmpUnavailable(format!(
+            "{action}: NAT-PMP is IPv4-only (RFC 6886); the IPv6 gateway {gateway} speaks PCP or nothing"
+        )));
+    }
     let socket = PmpSocket::connect(gateway)?;
     let request = NatPmpMapRequest {
         protocol: wanted.protocol,
@@ -440,10 +452,10 @@ mod tests {
         let took = started.elapsed();
         assert_eq!(found, Ok(Probe { method: PmpMethod::Pcp, external_address: None }));
         assert!(took < Duration::from_millis(100), "{took:?}");
-        let mapping = map_port(gateway, Protocol::Udp, 40500, 40501, 3600, soon(2000)).unwrap();
+        let mapping = map_port(gateway.into(), Protocol::Udp, 40500, 40501, 3600, soon(2000)).unwrap();
         assert_eq!(mapping.method, PmpMethod::Pcp);
         assert_eq!((mapping.external_port, mapping.lifetime_secs), (40501, 3600));
-        assert_eq!(mapping.external_address, Some(Ipv4Addr::new(11, 22, 33, 44)));
+        assert_eq!(mapping.external_address, Some(IpAddr::from([11, 22, 33, 44])));
         // NAT-PMP's own address request says at once that it cannot be answered.
         let started = Instant::now();
         let e = external_address(gateway, started + Duration::from_secs(1)).unwrap_err();
@@ -476,7 +488,8 @@ mod tests {
             if is_pcp_map(request) { vec![pcp_header(request, 2), pcp_grant(request)] } else { Vec::new() }
         });
         let started = Instant::now();
-        let mapping = map_port_with(PmpMethod::Pcp, gateway, Protocol::Tcp, 40600, 40601, 600, soon(2000)).unwrap();
+        let mapping =
+            map_port_with(PmpMethod::Pcp, gateway.into(), Protocol::Tcp, 40600, 40601, 600, soon(2000)).unwrap();
         assert_eq!((mapping.method, mapping.external_port), (PmpMethod::Pcp, 40601));
         assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
     }
@@ -486,7 +499,7 @@ mod tests {
         let (gateway, received) =
             fake_gateway(54, |request| if is_pcp_map(request) { vec![pcp_header(request, 8)] } else { Vec::new() });
         let started = Instant::now();
-        let e = map_port_with(PmpMethod::Pcp, gateway, Protocol::Udp, 40700, 0, 600, soon(600)).unwrap_err();
+        let e = map_port_with(PmpMethod::Pcp, gateway.into(), Protocol::Udp, 40700, 0, 600, soon(600)).unwrap_err();
         let took = started.elapsed();
         assert_eq!(e, Error::Pmp { action: "PCP MAP", code: ResultCode { method: PmpMethod::Pcp, code: 8 } });
         assert!(took >= Duration::from_millis(590) && took < Duration::from_millis(800), "{took:?}");
@@ -498,7 +511,8 @@ mod tests {
     fn pcp_transmissions_within(last: u8, deadline: Duration) -> Vec<Duration> {
         let (gateway, received) = fake_gateway(last, |_| Vec::new());
         let started = Instant::now();
-        let e = map_port_with(PmpMethod::Pcp, gateway, Protocol::Udp, 40800, 0, 600, started + deadline).unwrap_err();
+        let e = map_port_with(PmpMethod::Pcp, gateway.into(), Protocol::Udp, 40800, 0, 600, started + deadline)
+            .unwrap_err();
         assert!(matches!(e, Error::PmpUnavailable(_)), "{e:?}");
         assert!(started.elapsed() < deadline + Duration::from_millis(100), "{:?}", started.elapsed());
         thread::sleep(Duration::from_millis(50));
@@ -538,9 +552,9 @@ mod tests {
         // Nothing is sent (the checks fail first); were it, it would go to loopback.
         let gateway = Ipv4Addr::LOCALHOST;
         let deadline = Instant::now();
-        let e = map_port(gateway, Protocol::Udp, 0, 0, 60, deadline).unwrap_err();
+        let e = map_port(gateway.into(), Protocol::Udp, 0, 0, 60, deadline).unwrap_err();
         assert_eq!(e.result(), UpnpResult::InvalidPort);
-        let e = map_port(gateway, Protocol::Udp, 4000, 0, 0, deadline).unwrap_err();
+        let e = map_port(gateway.into(), Protocol::Udp, 4000, 0, 0, deadline).unwrap_err();
         assert_eq!(e.result(), UpnpResult::InvalidDuration);
         assert!(e.to_string().contains("0 deletes"), "{e}");
     }

@@ -712,7 +712,8 @@ fn protocol() -> impl Strategy<Value = Protocol> {
 }
 
 fn pcp_request() -> impl Strategy<Value = PcpMapRequest> {
-    (ipv4(), any::<Nonce>(), protocol(), any::<u16>(), any::<u16>(), proptest::option::of(ipv4()), any::<u32>())
+    let address = || prop_oneof![ipv4().prop_map(IpAddr::V4), any::<[u8; 16]>().prop_map(|o| IpAddr::V6(o.into()))];
+    (address(), any::<Nonce>(), protocol(), any::<u16>(), any::<u16>(), proptest::option::of(address()), any::<u32>())
         .prop_map(
             |(
                 client_address,
@@ -849,7 +850,7 @@ proptest! {
                 prop_assert_eq!(granted.lifetime_secs, lifetime);
                 prop_assert_eq!(granted.epoch_secs, epoch);
                 prop_assert_eq!(granted.external_port, external_port);
-                prop_assert_eq!(granted.external_address, pmp::from_ipv4_mapped(external));
+                prop_assert_eq!(granted.external_address, pmp::from_pcp_address(external));
             }
             1 => prop_assert_eq!(reply, Ok(Reply::UnsupportedVersion { server_version: 2 })),
             code => prop_assert!(matches!(reply, Ok(Reply::Refused(c)) if c.code == u16::from(code))),

@@ -286,3 +286,85 @@ fn restart_script_forgets_mappings_and_changes_the_external_address() {
     let found = bed.upnp(&["discover", "--first"]).ok();
     assert_eq!(found["devices"][0]["external_address"], "22.33.44.55", "{found}");
 }
+
+/// The router's nftables rules that let a UDP datagram from the WAN side through to
+/// `address`:`port` (miniupnpd matches the destination as raw bytes: `@nh,192,128` is
+/// the IPv6 destination address).
+fn pinhole_rules(bed: &Bed, address: &str, port: u16) -> usize {
+    let octets: std::net::Ipv6Addr = address.parse().unwrap();
+    let hex: String = octets.octets().iter().map(|b| format!("{b:02x}")).collect();
+    let out = bed.in_router("nft").args(["list", "chain", "inet", "igd", "miniupnpd"]).output().expect("nft");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("dport {port} ")) && l.contains(&format!("0x{hex}")))
+        .count()
+}
+
+/// One datagram from the WAN host (fd78::1) to `[address]:port`, echoed by a listener in
+/// the client namespace: whether the echo came back within 1 s.
+fn datagram_arrives(bed: &Bed, address: &str, port: u16) -> bool {
+    let listener = format!(
+        "import socket,sys\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.bind(('::',{port}))\n\
+         s.settimeout(3)\nprint('ready',flush=True)\n\
+         try:\n d,a=s.recvfrom(100);s.sendto(d,a)\nexcept socket.timeout:\n pass\n"
+    );
+    let mut echo = bed
+        .in_client("python3")
+        .args(["-c", &listener])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("listener");
+    let mut ready = [0u8; 6];
+    std::io::Read::read_exact(echo.stdout.as_mut().unwrap(), &mut ready).expect("the listener is ready");
+    let sender = format!(
+        "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.settimeout(1)\n\
+         s.sendto(b'pcp6',('{address}',{port}))\n\
+         try:\n print(s.recvfrom(100)[0]==b'pcp6')\nexcept socket.timeout:\n print(False)\n"
+    );
+    let out = bed.in_wan("python3").args(["-c", &sender]).output().expect("sender");
+    let _ = echo.kill();
+    let _ = echo.wait();
+    String::from_utf8_lossy(&out.stdout).trim() == "True"
+}
+
+/// PCP over IPv6 (RFC 6887 §11.3): a MAP from our IPv6 address to the router's IPv6
+/// address opens a pinhole in its firewall. miniupnpd answers with our own address and
+/// port as the "external" ones, writes a rule for them, and a datagram from the WAN host
+/// arrives while it stands; the deletion (lifetime 0) removes it. A renewal keeps the one
+/// rule; a renewed pinhole, though, cannot be deleted by PCP on miniupnpd 2.3.1 (nftables):
+/// its update rewrites the rule without the label the deletion looks for, so the deletion
+/// is refused (NOT_AUTHORIZED, "Unauthorized to remove PCP mapping") and the pinhole ends
+/// with its lifetime. Before: the client spoke PCP to IPv4 gateways only.
+#[test]
+fn pcp_over_ipv6_opens_a_pinhole_and_closes_it() {
+    let bed = bed();
+    let (gateway, ours) = ("fd77::1", bed.var("IGD_CLIENT_IP6").to_string());
+    const PORT: u16 = 45610;
+    assert!(!datagram_arrives(bed, &ours, PORT), "the router's firewall drops it without a pinhole");
+    let json = bed.pmp_probe(&["map", gateway, "udp", "45610", "45610", "600", "4000", "pcp"]).ok();
+    let mapping = json["mapping"].clone();
+    eprintln!("timing: PCP pinhole opened in {:.1} ms: {mapping}", json["elapsed_ms"].as_f64().unwrap());
+    assert_eq!(mapping["external_address"], ours.as_str(), "{mapping}");
+    assert_eq!((port(&mapping, "internal_port"), port(&mapping, "external_port")), (PORT, PORT));
+    assert!(json["elapsed_ms"].as_f64().unwrap() < 500.0);
+    assert_eq!(pinhole_rules(bed, &ours, PORT), 1, "the router's rule for {ours}:{PORT}");
+    assert!(datagram_arrives(bed, &ours, PORT), "a datagram from the WAN host arrives through the pinhole");
+    bed.pmp_probe(&["unmap", gateway, &mapping.to_string(), "4000"]).ok();
+    assert_eq!(pinhole_rules(bed, &ours, PORT), 0, "removed");
+    assert!(!datagram_arrives(bed, &ours, PORT), "dropped again after the deletion");
+
+    const RENEWED: u16 = 45612;
+    let json = bed.pmp_probe(&["map", gateway, "udp", "45612", "45612", "600", "4000", "pcp"]).ok();
+    let renewed = bed.pmp_probe(&["renew", gateway, &json["mapping"].to_string(), "900", "4000"]).ok();
+    assert_eq!(renewed["mapping"]["lifetime_secs"], 900, "{renewed}");
+    assert_eq!(pinhole_rules(bed, &ours, RENEWED), 1, "renewed, not doubled");
+    let refused = bed.pmp_probe(&["unmap", gateway, &renewed["mapping"].to_string(), "4000"]).fails_with(1);
+    assert!(refused["error"].as_str().unwrap().contains("NOT_AUTHORIZED"), "{refused}");
+    assert!(bed.router_log().contains(&format!("Unauthorized to remove PCP mapping internal port {RENEWED}")));
+    assert_eq!(pinhole_rules(bed, &ours, RENEWED), 1, "left to its lifetime");
+
+    // NAT-PMP is IPv4-only: asked of an IPv6 gateway it fails at once, nothing sent.
+    let natpmp = bed.pmp_probe(&["map", gateway, "udp", "45611", "45611", "600", "4000", "natpmp"]).json();
+    assert!(natpmp["error"].as_str().unwrap_or("").contains("NAT-PMP"), "{natpmp}");
+    assert!(natpmp["elapsed_ms"].as_f64().unwrap() < 50.0, "{natpmp}");
+}

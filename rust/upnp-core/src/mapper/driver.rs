@@ -177,14 +177,21 @@ fn perform(context: &Context, request: &Request) -> Reply {
         Request::MapPmp(server, protocol, internal, suggested, lifetime) => owned(
             ledger
                 .change(Key::Pmp(*protocol, *internal), session, Change::Claim, || {
-                    pmp::map_port(*server, *protocol, *internal, *suggested, *lifetime, pmp_deadline(PmpMethod::Pcp))
+                    pmp::map_port(
+                        (*server).into(),
+                        *protocol,
+                        *internal,
+                        *suggested,
+                        *lifetime,
+                        pmp_deadline(PmpMethod::Pcp),
+                    )
                 })
                 .map(Reply::Pmp),
         ),
         Request::RenewPmp(server, mapping, lifetime) => owned(
             ledger
                 .change(Key::Pmp(mapping.protocol, mapping.internal_port), session, Change::Claim, || {
-                    pmp::renew(*server, mapping, *lifetime, pmp_deadline(mapping.method))
+                    pmp::renew((*server).into(), mapping, *lifetime, pmp_deadline(mapping.method))
                 })
                 .map(Reply::Pmp),
         ),
@@ -194,7 +201,7 @@ fn perform(context: &Context, request: &Request) -> Reply {
         Request::UnmapPmp(server, mapping) => owned(
             ledger
                 .change(Key::Pmp(mapping.protocol, mapping.internal_port), session, Change::Release, || {
-                    pmp::unmap_port(*server, mapping, pmp_deadline(mapping.method))
+                    pmp::unmap_port((*server).into(), mapping, pmp_deadline(mapping.method))
                 })
                 .map(Reply::Done),
         ),

@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::protocol::pmp::{self as proto, DecodeError, PmpMethod, ResultCode, SERVER_PORT};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Instant;
 
 /// Most unrelated or broken datagrams read for one request before giving up, so that a
@@ -15,26 +15,31 @@ const MAX_IGNORED: u32 = 256;
 #[derive(Debug)]
 pub struct PmpSocket {
     socket: UdpSocket,
-    gateway: SocketAddrV4,
+    gateway: SocketAddr,
 }
 
 impl PmpSocket {
     /// Opens a socket on an ephemeral port, connected to `gateway`:5351. Connecting lets
     /// the system pick the source address the gateway will see (PCP must state it) and
     /// drop datagrams from anyone else.
-    pub fn connect(gateway: Ipv4Addr) -> Result<Self, Error> {
-        let target = SocketAddrV4::new(gateway, SERVER_PORT);
-        let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
-            .map_err(|e| socket_error("cannot open a UDP socket", e))?;
+    /// An IPv6 gateway (PCP only) gets an IPv6 socket.
+    pub fn connect(gateway: IpAddr) -> Result<Self, Error> {
+        let target = SocketAddr::new(gateway, SERVER_PORT);
+        let any: IpAddr = match gateway {
+            IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let socket =
+            UdpSocket::bind(SocketAddr::new(any, 0)).map_err(|e| socket_error("cannot open a UDP socket", e))?;
         socket.connect(target).map_err(|e| socket_error(&format!("cannot reach the gateway {gateway}"), e))?;
         Ok(PmpSocket { socket, gateway: target })
     }
 
     /// Our address on the way to the gateway: the source address of our requests.
-    pub fn local_address(&self) -> Result<Ipv4Addr, Error> {
+    pub fn local_address(&self) -> Result<IpAddr, Error> {
         match self.socket.local_addr() {
-            Ok(SocketAddr::V4(a)) if !a.ip().is_unspecified() => Ok(*a.ip()),
-            Ok(other) => Err(Error::Socket(format!("no IPv4 source address towards the gateway (got {other})"))),
+            Ok(a) if !a.ip().is_unspecified() => Ok(a.ip()),
+            Ok(other) => Err(Error::Socket(format!("no source address towards the gateway (got {other})"))),
             Err(e) => Err(socket_error("cannot read the socket's address", e)),
         }
     }
@@ -85,7 +90,7 @@ impl PmpSocket {
                 };
                 // The connected socket already filters by peer; checked again because the
                 // answer must come from the gateway's port 5351 (RFC 6886 §3.1).
-                if from != SocketAddr::V4(self.gateway) {
+                if from != self.gateway {
                     ignored += 1;
                     continue;
                 }
@@ -186,7 +191,7 @@ mod tests {
         });
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.connect(server_addr).unwrap();
-        PmpSocket { socket, gateway: server_addr }
+        PmpSocket { socket, gateway: server_addr.into() }
     }
 
     fn accept_pong(b: &[u8]) -> Result<u8, DecodeError> {
@@ -284,7 +289,7 @@ mod tests {
         drop(closed);
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.connect(addr).unwrap();
-        let socket = PmpSocket { socket, gateway: addr };
+        let socket = PmpSocket { socket, gateway: addr.into() };
         let started = Instant::now();
         let err = socket
             .exchange(PmpMethod::NatPmp, "ping", b"q", started + Duration::from_secs(2), accept_pong)

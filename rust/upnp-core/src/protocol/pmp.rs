@@ -11,7 +11,7 @@
 use super::igd::Protocol;
 use super::result::UpnpResult;
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 /// The gateway's NAT-PMP and PCP port.
@@ -218,6 +218,24 @@ pub fn from_ipv4_mapped(field: [u8; 16]) -> Option<Ipv4Addr> {
     Ipv6Addr::from(field).to_ipv4_mapped().filter(|a| !a.is_unspecified())
 }
 
+/// An address in a PCP address field (RFC 6887 §5): IPv4 as IPv4-mapped, IPv6 as is.
+pub fn pcp_address(address: IpAddr) -> [u8; 16] {
+    match address {
+        IpAddr::V4(v4) => ipv4_mapped(v4),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The address in a PCP address field; `None` for the "no address" of either family
+/// (`::ffff:0.0.0.0`, `::`).
+pub fn from_pcp_address(field: [u8; 16]) -> Option<IpAddr> {
+    let v6 = Ipv6Addr::from(field);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => (!v4.is_unspecified()).then_some(IpAddr::V4(v4)),
+        None => (!v6.is_unspecified()).then_some(IpAddr::V6(v6)),
+    }
+}
+
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
@@ -273,12 +291,14 @@ pub fn max_transmissions(method: PmpMethod) -> Option<u32> {
 // ---------------------------------------------------------------------------------------
 // PCP
 
-/// A PCP MAP request (RFC 6887 §11.1) for one IPv4 mapping.
+/// A PCP MAP request (RFC 6887 §11.1): an IPv4 mapping through a NAT, or, with IPv6
+/// addresses, a pinhole through an IPv6 firewall (the server opens the address and port
+/// as they are: external equals internal, §11.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PcpMapRequest {
     /// Our own address as the gateway sees it (the packet's source address; a server
     /// answers ADDRESS_MISMATCH when the two differ).
-    pub client_address: Ipv4Addr,
+    pub client_address: IpAddr,
     /// The mapping's nonce (the same for every request about this mapping).
     pub nonce: Nonce,
     /// UDP or TCP.
@@ -287,8 +307,9 @@ pub struct PcpMapRequest {
     pub internal_port: u16,
     /// The external port we would like (0 = no preference).
     pub suggested_external_port: u16,
-    /// The external address we would like (`None` = no preference).
-    pub suggested_external_address: Option<Ipv4Addr>,
+    /// The external address we would like (`None` = no preference: the all-zeros
+    /// address of the client's family).
+    pub suggested_external_address: Option<IpAddr>,
     /// Requested lifetime in seconds; 0 deletes the mapping.
     pub lifetime_secs: u32,
 }
@@ -300,13 +321,16 @@ impl PcpMapRequest {
         b[0] = PCP_VERSION;
         b[1] = PCP_OPCODE_MAP; // R bit clear: a request
         b[4..8].copy_from_slice(&self.lifetime_secs.to_be_bytes());
-        b[8..24].copy_from_slice(&ipv4_mapped(self.client_address));
+        b[8..24].copy_from_slice(&pcp_address(self.client_address));
         b[24..36].copy_from_slice(&self.nonce);
         b[36] = ip_protocol_number(self.protocol);
         b[40..42].copy_from_slice(&self.internal_port.to_be_bytes());
         b[42..44].copy_from_slice(&self.suggested_external_port.to_be_bytes());
-        let address = self.suggested_external_address.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        b[44..60].copy_from_slice(&ipv4_mapped(address));
+        let none = match self.client_address {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        b[44..60].copy_from_slice(&pcp_address(self.suggested_external_address.unwrap_or(none)));
         b
     }
 }
@@ -321,8 +345,9 @@ pub struct PcpMapResponse {
     pub epoch_secs: u32,
     /// The external port the gateway assigned.
     pub external_port: u16,
-    /// The external address it assigned (`None` when not an IPv4 address).
-    pub external_address: Option<Ipv4Addr>,
+    /// The external address it assigned (an IPv6 pinhole's is our own address; `None`
+    /// for the "no address" of either family).
+    pub external_address: Option<IpAddr>,
 }
 
 /// Decodes a datagram received after `request`: an answer to it, a refusal, a
@@ -393,7 +418,7 @@ pub fn decode_pcp_map_response(request: &PcpMapRequest, datagram: &[u8]) -> Resu
         lifetime_secs: be32(b, 4),
         epoch_secs: be32(b, 8),
         external_port: be16(b, 42),
-        external_address: from_ipv4_mapped(address),
+        external_address: from_pcp_address(address),
     }))
 }
 
@@ -531,7 +556,7 @@ mod tests {
 
     fn pcp_request() -> PcpMapRequest {
         PcpMapRequest {
-            client_address: Ipv4Addr::new(10, 77, 0, 2),
+            client_address: IpAddr::from([10, 77, 0, 2]),
             nonce: NONCE,
             protocol: Protocol::Udp,
             internal_port: 40500,
@@ -581,7 +606,7 @@ mod tests {
                 lifetime_secs: 3600,
                 epoch_secs: 77,
                 external_port: 40501,
-                external_address: Some(Ipv4Addr::new(11, 22, 33, 44)),
+                external_address: Some(IpAddr::from([11, 22, 33, 44])),
             })
         );
         // Options after the payload are allowed and skipped.
@@ -602,7 +627,7 @@ mod tests {
         let request = PcpMapRequest { nonce, suggested_external_port: 40500, ..pcp_request() };
         let Ok(Reply::Success(r)) = decode_pcp_map_response(&request, &bytes) else { panic!("not a success") };
         assert_eq!((r.external_port, r.lifetime_secs, r.epoch_secs), (40500, 3600, 1));
-        assert_eq!(r.external_address, Some(Ipv4Addr::new(11, 22, 33, 44)));
+        assert_eq!(r.external_address, Some(IpAddr::from([11, 22, 33, 44])));
     }
 
     #[test]
@@ -858,13 +883,13 @@ mod tests {
     fn round_trips_through_a_server_view() {
         // What a server reads from our request is what we asked for.
         let request =
-            PcpMapRequest { suggested_external_address: Some(Ipv4Addr::new(11, 22, 33, 44)), ..pcp_request() };
+            PcpMapRequest { suggested_external_address: Some(IpAddr::from([11, 22, 33, 44])), ..pcp_request() };
         let b = request.encode();
         let mut field = [0u8; 16];
         field.copy_from_slice(&b[8..24]);
-        assert_eq!(from_ipv4_mapped(field), Some(request.client_address));
+        assert_eq!(from_pcp_address(field), Some(request.client_address));
         field.copy_from_slice(&b[44..60]);
-        assert_eq!(from_ipv4_mapped(field), request.suggested_external_address);
+        assert_eq!(from_pcp_address(field), request.suggested_external_address);
         assert_eq!(be32(&b, 4), request.lifetime_secs);
         assert_eq!((be16(&b, 40), be16(&b, 42)), (request.internal_port, request.suggested_external_port));
         // And the server's echo of it decodes back to the same values.
@@ -903,5 +928,22 @@ mod tests {
             "NAT-PMP result 4 (OUT_OF_RESOURCES)"
         );
         assert_eq!(ResultCode { method: PmpMethod::Pcp, code: 99 }.name(), None);
+    }
+
+    #[test]
+    fn a_pcp_request_from_an_ipv6_address_asks_for_a_pinhole() {
+        let ours: Ipv6Addr = "fd77::2".parse().unwrap();
+        let request =
+            PcpMapRequest { client_address: IpAddr::V6(ours), suggested_external_address: None, ..pcp_request() };
+        let b = request.encode();
+        assert_eq!(b[8..24], ours.octets(), "the client address as is, not IPv4-mapped");
+        assert_eq!(b[44..60], [0u8; 16], "no preference: the IPv6 all-zeros address (RFC 6887 §11.1)");
+        // An IPv4 client's "no preference" stays ::ffff:0.0.0.0.
+        let v4 = PcpMapRequest { suggested_external_address: None, ..pcp_request() }.encode();
+        assert_eq!(v4[44..60], ipv4_mapped(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(from_pcp_address(ours.octets()), Some(IpAddr::V6(ours)));
+        assert_eq!(from_pcp_address([0; 16]), None);
+        assert_eq!(from_pcp_address(ipv4_mapped(Ipv4Addr::UNSPECIFIED)), None);
+        assert_eq!(from_pcp_address(ipv4_mapped(Ipv4Addr::new(11, 22, 33, 44))), Some(IpAddr::from([11, 22, 33, 44])));
     }
 }

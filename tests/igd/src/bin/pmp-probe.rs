@@ -12,7 +12,7 @@
 //! `{"result": <UPNPResult>, "result_name", "error", "hint", "elapsed_ms"}`.
 
 use serde_json::{Value, json};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use upnp_core::pmp::{self, PmpMapping, PmpMethod};
@@ -69,7 +69,7 @@ fn run(args: &[&str]) -> Result<Value, Error> {
             Ok(json!({}))
         }
         ["external", gateway, timeout] => {
-            Ok(json!({ "external_address": pmp::external_address(ip(gateway), deadline(timeout))?.to_string() }))
+            Ok(json!({ "external_address": pmp::external_address(ipv4(gateway), deadline(timeout))?.to_string() }))
         }
         _ => usage("unknown command"),
     }
@@ -115,7 +115,11 @@ fn from_json(text: &str) -> PmpMapping {
     }
 }
 
-fn ip(text: &str) -> Ipv4Addr {
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap_or_else(|_| usage(&format!("not an IP address: {text}")))
+}
+
+fn ipv4(text: &str) -> Ipv4Addr {
     text.parse().unwrap_or_else(|_| usage(&format!("not an IPv4 address: {text}")))
 }
 

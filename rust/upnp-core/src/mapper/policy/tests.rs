@@ -59,7 +59,7 @@ fn pmp_mapping(lifetime_secs: u32, epoch_secs: u32) -> PmpMapping {
         internal_port: PORT,
         external_port: PORT,
         lifetime_secs,
-        external_address: Some(Ipv4Addr::new(11, 22, 33, 44)),
+        external_address: Some(IpAddr::from([11, 22, 33, 44])),
         epoch_secs,
         nonce: [7; 12],
     }
