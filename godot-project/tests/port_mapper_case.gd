@@ -17,28 +17,32 @@ func _mapper(external_port: int) -> Node:
 
 
 ## Records the node's signals: "completed" (the code), the lists "mapped", "lost",
-## "address_changed", and "order": every signal's name in the order it came.
+## "address_changed", "order": every signal's name in the order it came, and "status_at":
+## [signal, get_status(), get_status_text()] as each handler read them.
 func _record(node: Node) -> Dictionary:
-	var seen := {"mapped": [], "lost": [], "address_changed": [], "order": []}
+	var seen := {"mapped": [], "lost": [], "address_changed": [], "order": [], "status_at": []}
+	var note := func(signal_name: String):
+		seen.order.append(signal_name)
+		seen.status_at.append([signal_name, node.get_status(), node.get_status_text()])
 	node.upnp_completed.connect(
 		func(error):
 			seen["completed"] = error
-			seen.order.append("upnp_completed")
+			note.call("upnp_completed")
 	)
 	node.port_mapped.connect(
 		func(a, p, proto, m):
 			seen.mapped.append([a, p, proto, m])
-			seen.order.append("port_mapped")
+			note.call("port_mapped")
 	)
 	node.mapping_lost.connect(
 		func(proto, why):
 			seen.lost.append([proto, why])
-			seen.order.append("mapping_lost")
+			note.call("mapping_lost")
 	)
 	node.external_address_changed.connect(
 		func(o, n):
 			seen.address_changed.append([o, n])
-			seen.order.append("external_address_changed")
+			note.call("external_address_changed")
 	)
 	return seen
 

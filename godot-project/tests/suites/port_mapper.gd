@@ -29,11 +29,22 @@ func test_start_maps_both_protocols() -> void:
 		check_eq(node.get_mapped_port(proto), port(20), proto + " mapped port")
 	check_eq(node.get_external_address(), bed_value("IGD_EXT_IP"), "external address")
 	check_eq(node.get_status(), node.STATUS_MAPPED, "status")
-	check_eq(
-		node.get_status_text(),
-		"UDP %d, TCP %d open on %s (UPnP)" % [port(20), port(20), bed_value("IGD_EXT_IP")],
-		"status text"
-	)
+	var both := "UDP %d, TCP %d open on %s (UPnP)" % [port(20), port(20), bed_value("IGD_EXT_IP")]
+	check_eq(node.get_status_text(), both, "status text")
+	# Each handler read the state after its signal: one protocol open and the other being
+	# opened, then both, then the completion.
+	if check_eq(seen.status_at.size(), 3, "signals"):
+		var first: Array = seen.status_at[0]
+		check_eq([first[0], first[1]], ["port_mapped", node.STATUS_WORKING], "first port_mapped")
+		check(
+			(
+				first[2].contains(" open on %s (UPnP). Opening " % bed_value("IGD_EXT_IP"))
+				and first[2].ends_with(" %d..." % port(20))
+			),
+			"inside the first port_mapped: " + first[2]
+		)
+		check_eq(seen.status_at[1], ["port_mapped", node.STATUS_MAPPED, both], "second")
+		check_eq(seen.status_at[2], ["upnp_completed", node.STATUS_MAPPED, both], "completion")
 	node.stop()
 	await _wait_until(func(): return node.get_status() == node.STATUS_STOPPED, 6000)
 	check(not router_leases().has("UDP:%d" % port(20)), "stop() removed the UDP mapping")
@@ -202,6 +213,21 @@ func test_router_restart_restores_the_mapping() -> void:
 	check_eq(
 		seen.order, ["port_mapped", "upnp_completed", "mapping_lost", "port_mapped"], "signals"
 	)
+	if seen.status_at.size() == 4:
+		var lost: Array = seen.status_at[2]
+		check_eq(lost[1], node.STATUS_WORKING, "status inside mapping_lost")
+		check(
+			lost[2].begins_with("UDP %d was lost (" % port(23)), "inside mapping_lost: " + lost[2]
+		)
+		check_eq(
+			seen.status_at[3],
+			[
+				"port_mapped",
+				node.STATUS_MAPPED,
+				"UDP %d open on %s (UPnP)" % [port(23), bed_value("IGD_EXT_IP")]
+			],
+			"inside the port_mapped after the loss"
+		)
 	check(
 		router_leases().get("UDP:%d" % port(23), {}).get("client") == bed_value("IGD_CLIENT_IP"),
 		"the router lists the mapping again"
@@ -229,6 +255,12 @@ func test_external_address_change_is_reported() -> void:
 	check_eq(restart_router({"IGD_EXT_IP": new_address}).get("IGD_EXT_IP"), new_address, "restart")
 	await _wait_until(func(): return not seen.address_changed.is_empty(), 2000 + WAIT_MS)
 	check_eq(seen.address_changed, [[old_address, new_address]], "external_address_changed")
+	var inside: Array = seen.status_at[seen.order.find("external_address_changed")]
+	check_eq(
+		inside[2],
+		"UDP %d open on %s (UPnP)" % [port(24), new_address],
+		"status text inside external_address_changed"
+	)
 	check_eq(node.get_external_address(), new_address, "external address after")
 	await _wait_until(func(): return node.get_status_text().contains(new_address), 2000)
 	check_eq(

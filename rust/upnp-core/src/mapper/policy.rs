@@ -601,6 +601,7 @@ impl Policy {
         if address != self.external_address {
             let old = std::mem::replace(&mut self.external_address, address.clone());
             if !old.is_empty() {
+                self.show_holdings();
                 self.emit(Event::ExternalAddressChanged { old, new: address });
             }
         }
@@ -914,14 +915,40 @@ impl Policy {
     }
 
     fn hold(&mut self, i: usize, held: Held) {
-        self.emit(Event::Mapped {
+        let event = Event::Mapped {
             external_address: self.external_address.clone(),
             external_port: held.external_port,
             protocol: self.slots[i].protocol,
             method: held.method(),
-        });
+        };
         self.slots[i].failure = None;
         self.slots[i].state = SlotState::Held(held);
+        self.show_holdings();
+        self.emit(event);
+    }
+
+    /// The status for what is held now, before an event about it, so that its handler
+    /// reads the state after the event: every protocol open, or some still being opened,
+    /// or (a router that lost its address) not usable.
+    fn show_holdings(&mut self) {
+        if self.no_address && matches!(self.route, Route::Upnp(_)) {
+            let text = self.no_address_failure().text;
+            return self.show(Status::Failed, text);
+        }
+        if self.held().next().is_none() {
+            return;
+        }
+        let pending: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|s| !matches!(s.state, SlotState::Held(_) | SlotState::Renewing(_) | SlotState::Recreating(_)))
+            .map(|s| format!("{} {}", s.protocol.as_str(), self.settings.port))
+            .collect();
+        let text = self.mapped_text();
+        match pending.is_empty() {
+            true => self.show(Status::Mapped, text),
+            false => self.show(Status::Working, text::opening_more(&text, &pending.join(", "))),
+        }
     }
 
     fn checked(&mut self, i: usize, mut held: Held, answer: Result<PortMappingEntry, Error>, now: Instant) {
@@ -1161,7 +1188,7 @@ impl Policy {
         let mut ports = Vec::new();
         let mut methods: Vec<&str> = Vec::new();
         for slot in &self.slots {
-            if let SlotState::Held(h) = &slot.state {
+            if let SlotState::Held(h) | SlotState::Renewing(h) | SlotState::Recreating(h) = &slot.state {
                 ports.push(format!("{} {}", slot.protocol.as_str(), h.external_port));
                 let name = h.method().name();
                 if !methods.contains(&name) {

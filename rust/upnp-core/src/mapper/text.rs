@@ -54,6 +54,12 @@ pub fn hidden_nat(router_address: &str, seen: IpAddr) -> String {
     )
 }
 
+/// Some protocols open (`open`: the [`mapped`] line for them), `pending` still being opened.
+pub fn opening_more(open: &str, pending: &str) -> String {
+    let stop = if open.ends_with('.') { "" } else { "." };
+    format!("{open}{stop} Opening {pending}...")
+}
+
 /// A mapping is being made again after it was lost.
 pub fn remapping(protocol: Protocol, port: u16, reason: &str) -> String {
     format!("{} {port} was lost ({reason}); opening it again...", protocol.as_str())
@@ -153,6 +159,18 @@ mod tests {
                  another router, so players outside cannot reach this port; enable UPnP on the outer router or put \
                  one of them in bridge mode. A STUN server sees this computer as 22.33.44.55."
             )
+        );
+    }
+
+    #[test]
+    fn a_partly_open_line_says_what_is_still_being_opened() {
+        assert_eq!(
+            opening_more(&mapped("UDP 3928", "11.22.33.44", "UPnP", None), "TCP 3928"),
+            "UDP 3928 open on 11.22.33.44 (UPnP). Opening TCP 3928..."
+        );
+        assert!(
+            opening_more(&mapped("UDP 3928", "10.0.0.2", "UPnP", None), "TCP 3928")
+                .ends_with("put one of them in bridge mode. Opening TCP 3928...")
         );
     }
 

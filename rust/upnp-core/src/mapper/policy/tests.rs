@@ -395,7 +395,45 @@ fn the_status_is_set_before_a_loss_and_the_completion_comes_once() {
         run.events
     );
     assert_eq!(run.events.iter().filter(|e| matches!(e, Event::Completed(_))).count(), 1);
-    assert!(matches!(run.events.last(), Some(Event::Status(Status::Mapped, _))));
+    // Re-added: the status says so before the event that reports it.
+    let n = run.events.len();
+    assert!(matches!(run.events[n - 1], Event::Mapped { .. }), "{:?}", run.events);
+    assert!(matches!(run.events[n - 2], Event::Status(Status::Mapped, _)), "{:?}", run.events);
+}
+
+/// Every event comes after the status that describes the state after it (issue 16): a
+/// `port_mapped` handler reads the port open (and what is still being opened), an
+/// `external_address_changed` handler reads the new address. Before: the status came at
+/// the end of the round ("Looking for the router..." inside the first port_mapped, the
+/// old address inside external_address_changed).
+#[test]
+fn each_event_follows_the_status_it_leads_to() {
+    let mut run = Run::new(settings(&[Protocol::Udp, Protocol::Tcp]));
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(|r| matches!(r, Request::Add(_, a) if a.protocol == Protocol::Udp), Reply::Done(Ok(())));
+    let n = run.events.len();
+    assert!(matches!(run.events[n - 1], Event::Mapped { protocol: Protocol::Udp, .. }), "{:?}", run.events);
+    assert_eq!(
+        run.events[n - 2],
+        Event::Status(Status::Working, "UDP 41100 open on 11.22.33.44 (UPnP). Opening TCP 41100...".into())
+    );
+    run.answer(is_add, Reply::Done(Ok(())));
+    let n = run.events.len();
+    assert!(matches!(run.events[n - 1], Event::Completed(UpnpResult::Success)), "{:?}", run.events);
+    assert!(matches!(run.events[n - 2], Event::Mapped { protocol: Protocol::Tcp, .. }), "{:?}", run.events);
+    let both = "UDP 41100, TCP 41100 open on 11.22.33.44 (UPnP)".to_string();
+    assert_eq!(run.events[n - 3], Event::Status(Status::Mapped, both));
+    // The external address changes at a check.
+    timed_check(&mut run);
+    run.serve(&|r| match r {
+        Request::ExternalAddress(_) => Reply::ExternalAddress(Ok("22.33.44.55".into())),
+        other => healthy(3600)(other),
+    });
+    let at = run.events.iter().position(|e| matches!(e, Event::ExternalAddressChanged { .. })).unwrap();
+    assert_eq!(
+        run.events[at - 1],
+        Event::Status(Status::Mapped, "UDP 41100, TCP 41100 open on 22.33.44.55 (UPnP)".into())
+    );
 }
 
 #[test]
