@@ -8,7 +8,10 @@ reached it and the answer came back through the router. A refusal (ICMP port
 unreachable, TCP reset: the router had no mapping) or no answer within the timeout
 means it did not arrive.
 
+HOST may be an IPv6 address (the client's, through an IPv6 pinhole).
+
 Usage: probe.py HOST PORT TOKEN [--udp] [--tcp] [--tries N] [--timeout SECONDS] [--wait-go]
+       probe.py --listen PORT [--for SECONDS]
 (neither --udp nor --tcp: both). Up to N tries per protocol (default 1, at most 20),
 each waiting at most SECONDS (default 1, at most 5) for the echo; a try ended early by
 a refusal is followed by the next one 0.1 s later; UDP and TCP are probed at the same
@@ -21,6 +24,11 @@ start-up. Prints one JSON line:
 rtt_ms: from the successful try's send to the echo; since_start_ms: from the start of
 probing (the go line with --wait-go) to the echo; error: the last failure ("refused",
 "timeout", "wrong answer ..."). Exit status 0 whatever arrived (2 on bad arguments).
+
+--listen PORT: the other end, for a host with no listener of its own (run it in the
+client namespace): a UDP socket and a TCP server on [::]:PORT (IPv4 too) that echo
+what arrives (a datagram; a line), print "ready", then one line per echo ("UDP <from>",
+"TCP <from>"), until end of input or SECONDS (default 30, at most 120).
 """
 
 import argparse
@@ -51,9 +59,13 @@ def outcome(exchange, expected: bytes) -> str:
     return "" if answer == expected else "wrong answer %r" % answer[:64]
 
 
+def family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def udp_try(host: str, port: int, token: bytes, timeout: float) -> str:
     """One datagram out, its echo back: "" when it arrived, else why not."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with socket.socket(family(host), socket.SOCK_DGRAM) as sock:
         # connected: only the mapped address may answer, and an ICMP port
         # unreachable from the router is reported as a refusal
         sock.connect((host, port))
@@ -105,7 +117,52 @@ def probe(try_once, start: float, args: argparse.Namespace) -> dict:
     }
 
 
+def listen(port: int, seconds: float) -> None:
+    """Echoes UDP datagrams and TCP lines on [::]:PORT until end of input or SECONDS."""
+    udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    for sock in (udp, tcp):
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("::", port))
+    tcp.listen(8)
+    print("ready", flush=True)
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        ready, _, _ = select.select([udp, tcp, sys.stdin], [], [], left)
+        if sys.stdin in ready and not sys.stdin.readline():
+            return
+        if udp in ready:
+            data, peer = udp.recvfrom(2048)
+            udp.sendto(data, peer)
+            print("UDP %s" % peer[0], flush=True)
+        if tcp in ready:
+            conn, peer = tcp.accept()
+            with conn:
+                conn.settimeout(2.0)
+                line = b""
+                try:
+                    while not line.endswith(b"\n") and len(line) < 2048:
+                        chunk = conn.recv(2048)
+                        if not chunk:
+                            break
+                        line += chunk
+                    conn.sendall(line)
+                except OSError:
+                    continue
+            print("TCP %s" % peer[0], flush=True)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--listen":
+        parser = argparse.ArgumentParser(description="echo listener")
+        parser.add_argument("--listen", type=int, required=True)
+        parser.add_argument("--for", dest="seconds", type=float, default=30.0)
+        args = parser.parse_args()
+        if not 1 <= args.listen <= 65535 or not 0 < args.seconds <= 120:
+            parser.error("port 1-65535, for (0, 120] seconds")
+        listen(args.listen, args.seconds)
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("host")
     parser.add_argument("port", type=int)

@@ -1,4 +1,5 @@
-//! `upnp`: find the UPnP gateway, show its state, and add, list or delete port mappings.
+//! `upnp`: find the UPnP gateway, show its state, add, list or delete port mappings, and
+//! open IPv6 pinholes.
 //! A diagnosis tool on the same core the Godot extension uses.
 
 mod diagnose;
@@ -6,12 +7,12 @@ mod output;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use output::Output;
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use upnp_core::gateway::ACTION_TIMEOUT;
-use upnp_core::protocol::igd;
-use upnp_core::{Device, DiscoverOptions, Error, SocketConfig};
+use upnp_core::protocol::{igd, pinhole};
+use upnp_core::{Device, DiscoverOptions, Error, Firewall, SocketConfig};
 
 /// Find UPnP gateways and manage their port mappings.
 #[derive(Parser, Debug)]
@@ -96,6 +97,23 @@ enum Command {
     },
     /// List the gateway's port mappings.
     List,
+    /// IPv6 pinholes (the router's WANIPv6FirewallControl:1): let players in through the
+    /// router's IPv6 firewall to this computer. Without --url the router is found over
+    /// IPv6 and asked from our IPv6 address: a router in secure mode (miniupnpd's default)
+    /// opens pinholes only for the address a request comes from, and refuses any asked
+    /// over IPv4 (606).
+    ///
+    /// Bad input fails before anything is sent, with one error line: an address that is
+    /// not IPv6 or an id that is not a number 0-65535 gives UPNP_RESULT_INVALID_ARGS (20), a
+    /// port out of range UPNP_RESULT_INVALID_PORT (17), a lease outside 1-86400 s
+    /// UPNP_RESULT_INVALID_DURATION (19). A router with its IPv6 firewall off answers 702
+    /// (UPNP_RESULT_ACTION_FAILED; nothing to open then), one with no such service
+    /// UPNP_RESULT_INVALID_GATEWAY.
+    #[command(verbatim_doc_comment)]
+    Pinhole {
+        #[command(subcommand)]
+        command: PinholeCommand,
+    },
     /// One report: the interfaces searched, the devices found, the gateway chosen and why,
     /// the external address and its kind, the NAT-PMP/PCP answers, and one line of advice.
     /// Always exits 0 with a report; takes about --timeout.
@@ -116,6 +134,59 @@ enum Command {
         /// sees; a difference from the router's external address is a NAT in between.
         #[arg(long, value_name = "SERVER")]
         stun: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+enum PinholeCommand {
+    /// Open a pinhole to PORT of this computer; prints its id (JSON: id, internal_client,
+    /// internal_port, protocol, remote_host, remote_port, lease_seconds, action_ms).
+    #[command(allow_negative_numbers = true)]
+    Add {
+        /// Our port the traffic goes to (1-65535).
+        port: i64,
+        /// Protocol.
+        #[arg(long, value_enum, default_value_t = Proto::Udp)]
+        proto: Proto,
+        /// Lease in seconds (1-86400; renew it with `update`).
+        #[arg(long, default_value_t = 3600)]
+        lease: i64,
+        /// Only this IPv6 host may come in (default: any).
+        #[arg(long, default_value = "")]
+        remote_host: String,
+        /// Only from this port (0: any).
+        #[arg(long, default_value_t = 0)]
+        remote_port: i64,
+        /// Our IPv6 address to open it for (default: the one the router sees us as, else
+        /// this host's first global or unique-local address).
+        #[arg(long)]
+        internal_client: Option<String>,
+    },
+    /// Give pinhole ID a new lease of LEASE seconds (1-86400), from now.
+    #[command(allow_negative_numbers = true)]
+    Update {
+        /// The id `add` printed.
+        id: String,
+        /// Lease in seconds.
+        lease: i64,
+    },
+    /// Close pinhole ID.
+    Delete {
+        /// The id `add` printed.
+        id: String,
+    },
+    /// Whether traffic goes through pinhole ID (CheckPinholeWorking; "unknown" until a
+    /// packet went through) and how many packets did (GetPinholePackets).
+    Check {
+        /// The id `add` printed.
+        id: String,
+    },
+    /// The firewall's status and, for each ID given, its packet count or why it has none.
+    /// UPnP has no action that lists pinholes: give the ids `add` printed.
+    List {
+        /// Pinhole ids.
+        ids: Vec<String>,
     },
 }
 
@@ -160,16 +231,21 @@ fn run(cli: &Cli, out: &Output) -> Result<(), Failure> {
             Ok(())
         }
         Command::Status => {
-            let device = gateway_device(o)?;
+            let device = gateway_device(o, discover_options(o))?;
             let gateway = device.gateway.as_ref().expect("a valid gateway has a connection service");
             let status = gateway.status_info(deadline()).map_err(|e| ("GetStatusInfo".to_string(), e))?;
             let external =
                 gateway.external_ip_address(deadline()).map_err(|e| ("GetExternalIPAddress".to_string(), e))?;
-            out.status(&device, &status, &external);
+            // The IPv6 side never fails the command: a router without the service, or
+            // one that does not answer it, is what the report says.
+            let firewall =
+                Firewall::find(&device.description_url, deadline()).and_then(|f| f.status(deadline()).map(|s| (f, s)));
+            out.status(&device, &status, &external, &firewall, &own_ipv6_addresses());
             Ok(())
         }
+        Command::Pinhole { command } => pinhole(o, command, out),
         Command::ExternalIp => {
-            let device = gateway_device(o)?;
+            let device = gateway_device(o, discover_options(o))?;
             let gateway = device.gateway.as_ref().expect("a valid gateway has a connection service");
             let external =
                 gateway.external_ip_address(deadline()).map_err(|e| ("GetExternalIPAddress".to_string(), e))?;
@@ -187,7 +263,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), Failure> {
                 i64::from(*lease),
             )
             .map_err(|e| (what.clone(), e.into()))?;
-            let device = gateway_device(o)?;
+            let device = gateway_device(o, discover_options(o))?;
             let gateway = device.gateway.as_ref().expect("a valid gateway has a connection service");
             let started = Instant::now();
             let external_port = if *any {
@@ -200,7 +276,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), Failure> {
             Ok(())
         }
         Command::Delete { port, proto } => {
-            let device = gateway_device(o)?;
+            let device = gateway_device(o, discover_options(o))?;
             let gateway = device.gateway.as_ref().expect("a valid gateway has a connection service");
             let protocol = igd::Protocol::parse(proto.engine_name()).expect("UDP and TCP parse");
             let started = Instant::now();
@@ -215,7 +291,7 @@ fn run(cli: &Cli, out: &Output) -> Result<(), Failure> {
             Ok(())
         }
         Command::List => {
-            let device = gateway_device(o)?;
+            let device = gateway_device(o, discover_options(o))?;
             let gateway = device.gateway.as_ref().expect("a valid gateway has a connection service");
             let entries = gateway.list_mappings(deadline()).map_err(|e| ("listing mappings".to_string(), e))?;
             out.mappings(&entries);
@@ -242,13 +318,14 @@ fn discover_options(o: &GlobalOptions) -> DiscoverOptions {
     }
 }
 
-/// The gateway to act on: the device at `--url`, or the first usable one discovery finds.
-fn gateway_device(o: &GlobalOptions) -> Result<Device, Failure> {
+/// The gateway to act on: the device at `--url`, or the first usable one discovery
+/// (with `options`) finds.
+fn gateway_device(o: &GlobalOptions, options: DiscoverOptions) -> Result<Device, Failure> {
     let device = match &o.url {
         Some(url) => upnp_core::device_from_url(url, Duration::from_millis(o.timeout).max(ACTION_TIMEOUT))
             .map_err(|e| ("reading the device description".to_string(), e))?,
         None => {
-            let discovery = upnp_core::find_gateway(&discover_options(o)).map_err(|e| ("discovery".to_string(), e))?;
+            let discovery = upnp_core::find_gateway(&options).map_err(|e| ("discovery".to_string(), e))?;
             discovery.check_answered().map_err(|e| ("discovery".to_string(), e))?;
             match discovery.gateway() {
                 Some(d) => d.clone(),
@@ -269,4 +346,89 @@ fn gateway_device(o: &GlobalOptions) -> Result<Device, Failure> {
         let note = if device.note.is_empty() { "not usable" } else { device.note.as_str() };
         Err((format!("using {} ({}: {note})", device.description_url, device.status.constant_name()), Error::NoGateway))
     }
+}
+
+/// `upnp pinhole ...`: every argument checked before the router is looked for.
+fn pinhole(o: &GlobalOptions, command: &PinholeCommand, out: &Output) -> Result<(), Failure> {
+    let id_of = |what: &str, id: &str| pinhole::parse_id(id).map_err(|e| (format!("{what} {id:?}"), e.into()));
+    match command {
+        PinholeCommand::Add { port, proto, lease, remote_host, remote_port, internal_client } => {
+            let what = format!("opening a pinhole to {} port {port}", proto.engine_name());
+            let invalid = |e: igd::InvalidArgument| (what.clone(), Error::from(e));
+            // Everything is checked before the router is looked for; the default address
+            // is known only then, so a stand-in takes its place in this first check.
+            let given_client = internal_client.as_deref().unwrap_or("::1");
+            pinhole::check_pinhole(remote_host, *remote_port, given_client, *port, proto.engine_name())
+                .map_err(invalid)?;
+            let lease_seconds = pinhole::check_lease(*lease).map_err(invalid)?;
+            let firewall = firewall(o)?;
+            let client = match internal_client {
+                Some(client) => client.clone(),
+                None => firewall
+                    .pinhole_address()
+                    .or_else(|| own_ipv6_addresses().first().copied())
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+            };
+            let hole = pinhole::check_pinhole(remote_host, *remote_port, &client, *port, proto.engine_name())
+                .map_err(|e| (format!("{what} (this host has no global or unique-local IPv6 address)"), e.into()))?;
+            let started = Instant::now();
+            let id = firewall.add_pinhole(&hole, lease_seconds, deadline()).map_err(|e| (what, e))?;
+            out.pinhole_added(id, &hole, lease_seconds, started.elapsed());
+        }
+        PinholeCommand::Update { id, lease } => {
+            let what = "renewing pinhole";
+            let id = id_of(what, id)?;
+            let lease_seconds = pinhole::check_lease(*lease).map_err(|e| (format!("{what} {id}"), e.into()))?;
+            let firewall = firewall(o)?;
+            let started = Instant::now();
+            firewall.update_pinhole(id, lease_seconds, deadline()).map_err(|e| (format!("{what} {id}"), e))?;
+            out.pinhole_changed("updated", id, Some(lease_seconds), started.elapsed());
+        }
+        PinholeCommand::Delete { id } => {
+            let id = id_of("deleting pinhole", id)?;
+            let firewall = firewall(o)?;
+            let started = Instant::now();
+            firewall.delete_pinhole(id, deadline()).map_err(|e| (format!("deleting pinhole {id}"), e))?;
+            out.pinhole_changed("deleted", id, None, started.elapsed());
+        }
+        PinholeCommand::Check { id } => {
+            let id = id_of("checking pinhole", id)?;
+            let firewall = firewall(o)?;
+            let started = Instant::now();
+            let working =
+                firewall.check_pinhole_working(id, deadline()).map_err(|e| (format!("checking pinhole {id}"), e))?;
+            let check_took = started.elapsed();
+            let packets = firewall
+                .pinhole_packets(id, deadline())
+                .map_err(|e| (format!("counting pinhole {id}'s packets"), e))?;
+            out.pinhole_checked(id, working, packets, check_took);
+        }
+        PinholeCommand::List { ids } => {
+            let ids = ids.iter().map(|id| id_of("listing pinhole", id)).collect::<Result<Vec<u16>, _>>()?;
+            let firewall = firewall(o)?;
+            let status = firewall.status(deadline()).map_err(|e| ("GetFirewallStatus".to_string(), e))?;
+            let packets: Vec<_> = ids.iter().map(|&id| (id, firewall.pinhole_packets(id, deadline()))).collect();
+            out.pinholes(&firewall, status, &packets);
+        }
+    }
+    Ok(())
+}
+
+/// The router's firewall service: at `--url`, or on the gateway an IPv6 discovery finds.
+fn firewall(o: &GlobalOptions) -> Result<Firewall, Failure> {
+    let description_url = match &o.url {
+        Some(url) => url.clone(),
+        None => {
+            let mut options = discover_options(o);
+            options.socket.ipv6 = true;
+            gateway_device(o, options)?.description_url
+        }
+    };
+    Firewall::find(&description_url, deadline()).map_err(|e| ("finding the IPv6 firewall service".to_string(), e))
+}
+
+/// This host's IPv6 addresses a player could reach (global first, then unique-local).
+fn own_ipv6_addresses() -> Vec<Ipv6Addr> {
+    pinhole::reachable_addresses(upnp_core::net::interfaces::list().into_iter().flat_map(|i| i.ipv6))
 }

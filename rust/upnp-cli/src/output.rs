@@ -2,10 +2,12 @@
 
 use crate::diagnose::Diagnosis;
 use serde_json::{Value, json};
+use std::net::Ipv6Addr;
 use std::time::Duration;
 use upnp_core::gateway::StatusInfo;
 use upnp_core::protocol::igd::{ExternalAddressKind, classify_external_address};
-use upnp_core::{Device, Discovery, Error, Gateway, MappingArgs, PortMappingEntry, Protocol};
+use upnp_core::protocol::pinhole::{self, FirewallStatus, Pinhole};
+use upnp_core::{Device, Discovery, Error, Firewall, Gateway, MappingArgs, PortMappingEntry, Protocol};
 
 /// Where results go: text or JSON on stdout, failures on stderr (or JSON on stdout).
 pub struct Output {
@@ -210,7 +212,16 @@ impl Output {
         println!("(in {:.0} ms)", d.elapsed.as_secs_f64() * 1000.0);
     }
 
-    pub fn status(&self, device: &Device, status: &StatusInfo, external: &str) {
+    /// `status`: the connection service's state, then the IPv6 side (the firewall
+    /// service's status or why there is none, and our reachable IPv6 addresses).
+    pub fn status(
+        &self,
+        device: &Device,
+        status: &StatusInfo,
+        external: &str,
+        firewall: &Result<(Firewall, FirewallStatus), Error>,
+        ipv6: &[Ipv6Addr],
+    ) {
         let gateway = device.gateway.as_ref().expect("status is shown for gateways");
         let kind = classify_external_address(external);
         let nat_note = upnp_core::device::behind_nat_note(Some(external));
@@ -223,6 +234,8 @@ impl Output {
                 "external_address": external,
                 "external_address_kind": kind.name(),
                 "note": nat_note,
+                "ipv6_firewall": firewall_json(firewall),
+                "ipv6_addresses": ipv6_json(ipv6),
             }));
             return;
         }
@@ -235,6 +248,96 @@ impl Output {
         println!("External address: {}", address_text(external));
         if !nat_note.is_empty() {
             println!("Note:             {nat_note}");
+        }
+        match firewall {
+            Ok((f, status)) => println!("IPv6 firewall:    {} ({})", status.text(), f.control_url()),
+            Err(e) => println!("IPv6 firewall:    {e}"),
+        }
+        println!("IPv6 addresses:   {}", ipv6_text(ipv6));
+    }
+
+    pub fn pinhole_added(&self, id: u16, hole: &Pinhole, lease_seconds: u32, took: Duration) {
+        let remote_host = hole.remote_host.map(|h| h.to_string()).unwrap_or_default();
+        if self.json {
+            self.print_json(json!({
+                "id": id,
+                "internal_client": hole.internal_client.to_string(),
+                "internal_port": hole.internal_port,
+                "protocol": hole.protocol.as_str(),
+                "remote_host": remote_host,
+                "remote_port": hole.remote_port,
+                "lease_seconds": lease_seconds,
+                "action_ms": took.as_secs_f64() * 1000.0,
+            }));
+        } else {
+            let from = if remote_host.is_empty() { "any host".to_string() } else { remote_host };
+            let port = if hole.remote_port == 0 { String::new() } else { format!(" port {}", hole.remote_port) };
+            println!(
+                "pinhole {id}: {} [{}]:{} open from {from}{port} ({lease_seconds} s)",
+                hole.protocol, hole.internal_client, hole.internal_port
+            );
+        }
+    }
+
+    /// `update` (`lease_seconds` set) or `delete` done.
+    pub fn pinhole_changed(&self, done: &str, id: u16, lease_seconds: Option<u32>, took: Duration) {
+        if self.json {
+            self.print_json(json!({
+                done: { "id": id, "lease_seconds": lease_seconds },
+                "action_ms": took.as_secs_f64() * 1000.0,
+            }));
+        } else {
+            let lease = lease_seconds.map(|l| format!(" ({l} s)")).unwrap_or_default();
+            println!("pinhole {id} {done}{lease}");
+        }
+    }
+
+    pub fn pinhole_checked(&self, id: u16, working: Option<bool>, packets: u32, took: Duration) {
+        if self.json {
+            self.print_json(json!({
+                "id": id,
+                "working": working,
+                "packets": packets,
+                "action_ms": took.as_secs_f64() * 1000.0,
+            }));
+        } else {
+            let working = match working {
+                Some(true) => "working",
+                Some(false) => "not working",
+                None => "unknown (no packet went through yet)",
+            };
+            println!("pinhole {id}: {working}, {packets} packets");
+        }
+    }
+
+    pub fn pinholes(&self, firewall: &Firewall, status: FirewallStatus, packets: &[(u16, Result<u32, Error>)]) {
+        if self.json {
+            let list: Vec<Value> = packets
+                .iter()
+                .map(|(id, p)| {
+                    json!({
+                        "id": id,
+                        "packets": p.as_ref().ok(),
+                        "error": p.as_ref().err().map(ToString::to_string),
+                        "upnp_code": p.as_ref().err().and_then(Error::upnp_code),
+                    })
+                })
+                .collect();
+            self.print_json(json!({
+                "ipv6_firewall": firewall_json(&Ok((firewall.clone(), status))),
+                "pinholes": list,
+            }));
+            return;
+        }
+        println!("IPv6 firewall: {} ({})", status.text(), firewall.control_url());
+        if packets.is_empty() {
+            println!("(UPnP cannot list pinholes: give the ids `pinhole add` printed)");
+        }
+        for (id, p) in packets {
+            match p {
+                Ok(n) => println!("pinhole {id}: {n} packets"),
+                Err(e) => println!("pinhole {id}: {e}"),
+            }
         }
     }
 
@@ -333,6 +436,43 @@ fn address_text(external: &str) -> String {
     }
 }
 
+/// The firewall service and its status, or why there is none (`service: null`).
+fn firewall_json(firewall: &Result<(Firewall, FirewallStatus), Error>) -> Value {
+    match firewall {
+        Ok((f, status)) => json!({
+            "control_url": f.control_url().to_string(),
+            "service_type": f.service_type(),
+            "our_address": f.local_address().to_string(),
+            "enabled": status.enabled,
+            "inbound_pinhole_allowed": status.inbound_pinhole_allowed,
+            "error": null,
+        }),
+        Err(e) => json!({
+            "control_url": null,
+            "enabled": null,
+            "inbound_pinhole_allowed": null,
+            "error": e.to_string(),
+            "result_name": e.result().constant_name(),
+        }),
+    }
+}
+
+fn ipv6_json(addresses: &[Ipv6Addr]) -> Vec<Value> {
+    addresses.iter().map(|a| json!({ "address": a.to_string(), "kind": ipv6_kind(*a) })).collect()
+}
+
+fn ipv6_kind(address: Ipv6Addr) -> &'static str {
+    if pinhole::is_unique_local(address) { "unique-local" } else { "global" }
+}
+
+/// "2a01::2 (global), fd77::2 (unique-local)", or why there is none.
+fn ipv6_text(addresses: &[Ipv6Addr]) -> String {
+    if addresses.is_empty() {
+        return "(none a player could reach)".into();
+    }
+    addresses.iter().map(|a| format!("{a} ({})", ipv6_kind(*a))).collect::<Vec<_>>().join(", ")
+}
+
 fn device_json(d: &Device) -> Value {
     json!({
         "description_url": d.description_url,
@@ -353,6 +493,17 @@ fn device_json(d: &Device) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_are_named_by_kind() {
+        let parse = |a: &str| a.parse::<Ipv6Addr>().unwrap();
+        assert_eq!(ipv6_text(&[]), "(none a player could reach)");
+        assert_eq!(
+            ipv6_text(&[parse("2a01:4f8::2"), parse("fd77::2")]),
+            "2a01:4f8::2 (global), fd77::2 (unique-local)"
+        );
+        assert_eq!(ipv6_json(&[parse("fd77::2")]), vec![json!({"address": "fd77::2", "kind": "unique-local"})]);
+    }
 
     #[test]
     fn the_address_line_names_its_kind() {

@@ -6,7 +6,7 @@
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::net::http;
-use crate::protocol::description::parse_description;
+use crate::protocol::description::{Description, parse_description};
 use crate::protocol::igd::{self, ConnectionVerdict, ExternalAddressKind};
 use crate::protocol::quoted;
 use crate::protocol::result::IgdStatus;
@@ -78,28 +78,11 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
         device.note = format!("description URL {} {}", quoted(description_url), HostRefused::NotAnAddress);
         return device;
     };
-    let answer = match http::get(location, deadline, http::DESCRIPTION_LIMIT) {
-        Ok(a) => a,
-        Err(e) => {
-            device.note = format!("description not fetched: {e}");
-            return device;
-        }
-    };
-    if answer.status != 200 {
-        let redirect = if (300..400).contains(&answer.status) { " (redirects are not followed)" } else { "" };
-        device.note = format!("description not fetched: HTTP {}{redirect}", answer.status);
-        return device;
-    }
-    if answer.body.iter().all(u8::is_ascii_whitespace) {
-        device.status = IgdStatus::HttpEmpty;
-        device.note = "empty description".into();
-        return device;
-    }
-    let description = match parse_description(&answer.body) {
+    let description = match fetch_description(location, deadline) {
         Ok(d) => d,
-        Err(e) => {
-            device.status = IgdStatus::UnknownDevice;
-            device.note = format!("unreadable description: {e}");
+        Err((status, note)) => {
+            device.status = status;
+            device.note = note;
             return device;
         }
     };
@@ -118,19 +101,13 @@ pub fn examine(location: &HttpUrl, description_url: &str, deadline: Instant) -> 
             return device;
         }
     };
-    // Relative control URLs resolve against URLBase when present, else the location. A
-    // URLBase we may not use leaves no control URL we could trust (the engine would
-    // build them all from it too).
-    let base = match &description.url_base {
-        Some(url_base) => match device_url(location, url_base, location) {
-            Ok(base) => base,
-            Err(why) => {
-                device.status = IgdStatus::InvalidControl;
-                device.note = format!("URLBase {} {why}", quoted(url_base));
-                return device;
-            }
-        },
-        None => location.clone(),
+    let base = match control_base(location, &description) {
+        Ok(base) => base,
+        Err(note) => {
+            device.status = IgdStatus::InvalidControl;
+            device.note = note;
+            return device;
+        }
     };
 
     let mut verdicts = Vec::new();
@@ -229,9 +206,36 @@ pub fn behind_nat_note(external_address: Option<&str>) -> String {
     format!("{why}, so players outside cannot reach mapped ports; {}", kind.advice())
 }
 
+/// Fetches and parses the description at `location` by `deadline`; on failure the
+/// status that gives the device (`HttpError`, `HttpEmpty`, `UnknownDevice`) and why.
+pub(crate) fn fetch_description(location: &HttpUrl, deadline: Instant) -> Result<Description, (IgdStatus, String)> {
+    let answer = http::get(location, deadline, http::DESCRIPTION_LIMIT)
+        .map_err(|e| (IgdStatus::HttpError, format!("description not fetched: {e}")))?;
+    if answer.status != 200 {
+        let redirect = if (300..400).contains(&answer.status) { " (redirects are not followed)" } else { "" };
+        return Err((IgdStatus::HttpError, format!("description not fetched: HTTP {}{redirect}", answer.status)));
+    }
+    if answer.body.iter().all(u8::is_ascii_whitespace) {
+        return Err((IgdStatus::HttpEmpty, "empty description".into()));
+    }
+    parse_description(&answer.body).map_err(|e| (IgdStatus::UnknownDevice, format!("unreadable description: {e}")))
+}
+
+/// What relative control URLs resolve against: `URLBase` when present, else the
+/// location. A `URLBase` we may not use leaves no control URL we could trust (the
+/// engine would build them all from it too): then why, as a note.
+pub(crate) fn control_base(location: &HttpUrl, description: &Description) -> Result<HttpUrl, String> {
+    match &description.url_base {
+        Some(url_base) => {
+            device_url(location, url_base, location).map_err(|why| format!("URLBase {} {why}", quoted(url_base)))
+        }
+        None => Ok(location.clone()),
+    }
+}
+
 /// `reference` (a `URLBase` or a control URL) resolved against `base`, if the result
 /// passes [`device_url_allowed`] for the device at `location`.
-fn device_url(base: &HttpUrl, reference: &str, location: &HttpUrl) -> Result<HttpUrl, String> {
+pub(crate) fn device_url(base: &HttpUrl, reference: &str, location: &HttpUrl) -> Result<HttpUrl, String> {
     let url = base.resolve(reference).map_err(|e| e.to_string())?;
     device_url_allowed(&url, location).map_err(|e| e.to_string())?;
     Ok(url)

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::net::ssdp::{SearchSocket, SocketConfig, own_addresses_on};
 use crate::protocol::quoted;
 use crate::protocol::ssdp::{self, MAX_DATAGRAM};
-use crate::protocol::url::{self, HostRefused, HttpUrl, OwnAddress};
+use crate::protocol::url::{self, HttpUrl, OwnAddress};
 use crossbeam_channel::{Receiver, Sender, at, never, select};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -104,12 +104,7 @@ pub fn find_gateway(options: &DiscoverOptions) -> Result<Discovery, Error> {
 /// never resolved, as a lookup would not keep to `timeout` (the port mapper reads this
 /// URL from a file, which is input like any other).
 pub fn device_from_url(description_url: &str, timeout: Duration) -> Result<Device, Error> {
-    let refused =
-        |why: &dyn std::fmt::Display| Error::Http(format!("the description URL {} {why}", quoted(description_url)));
-    let location = HttpUrl::parse_with_zone(description_url).map_err(|e| refused(&e))?;
-    if location.ip().is_none() {
-        return Err(refused(&HostRefused::NotAnAddress));
-    }
+    let location = crate::gateway::literal_url("description URL", description_url)?;
     Ok(device::examine(&location, description_url, Instant::now() + timeout))
 }
 

@@ -2,6 +2,7 @@
 //! sentence for a person.
 
 use crate::protocol::igd::InvalidArgument;
+use crate::protocol::pinhole;
 use crate::protocol::pmp::{PmpMethod, ResultCode};
 use crate::protocol::result::{UpnpResult, upnp_error_name};
 use crate::protocol::soap::SoapError;
@@ -35,6 +36,9 @@ pub enum Error {
     NoGateway,
     /// Work was abandoned because its owner asked to stop.
     Cancelled,
+    /// The router has no IPv6 firewall service (`WANIPv6FirewallControl`): no pinholes
+    /// through UPnP (an IGDv1 router, or one with IPv6 switched off).
+    NoFirewall(String),
     /// A NAT-PMP or PCP gateway refused the request with a result code.
     Pmp {
         /// The request, e.g. "PCP MAP".
@@ -52,12 +56,14 @@ impl Error {
     pub fn result(&self) -> UpnpResult {
         match self {
             Error::InvalidArgument(a) => a.result,
+            Error::Upnp { action, code, .. } if pinhole::is_firewall_action(action) => pinhole::result_of_fault(*code),
             Error::Upnp { code, .. } => UpnpResult::from_upnp_error(*code),
             Error::Http(_) | Error::Timeout(_) => UpnpResult::HttpError,
             Error::InvalidResponse(_) => UpnpResult::InvalidResponse,
             Error::Socket(_) => UpnpResult::SocketError,
             Error::NoDevices => UpnpResult::NoDevices,
             Error::NoGateway => UpnpResult::NoGateway,
+            Error::NoFirewall(_) => UpnpResult::InvalidGateway,
             Error::Cancelled => UpnpResult::UnknownError,
             Error::Pmp { code, .. } => code.upnp_result(),
             // As with discovery that finds no gateway: there is nothing to map ports with.
@@ -77,6 +83,11 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         // NAT-PMP/PCP cases first where the result's generic UPnP hint would mislead.
         match self {
+            Error::NoFirewall(_) => {
+                return Some(
+                    "the router offers no IPv6 pinholes through UPnP (IGD 2.0's WANIPv6FirewallControl): it may filter no inbound IPv6 at all, or need a pinhole set by hand",
+                );
+            }
             Error::PmpUnavailable(_) => {
                 return Some(
                     "the router did not answer NAT-PMP or PCP: it may not support them or have them switched off (UPnP may still work), or give a longer timeout",
@@ -92,6 +103,11 @@ impl Error {
             }
             Error::Pmp { code, .. } if code.upnp_result() == UpnpResult::NotAuthorized => {
                 return Some("the router does not allow this mapping (often: external ports below 1024)");
+            }
+            Error::Upnp { action, code, .. } if pinhole::is_firewall_action(action) => {
+                if let Some(hint) = pinhole_hint(*code) {
+                    return Some(hint);
+                }
             }
             _ => {}
         }
@@ -137,6 +153,25 @@ impl Error {
     }
 }
 
+/// What to try after a fault of the IPv6 firewall service, where the generic hint of its
+/// result would mislead.
+fn pinhole_hint(code: u32) -> Option<&'static str> {
+    Some(match code {
+        606 => {
+            "the router opens pinholes only for the address a request comes from, and not below port 1024: ask over IPv6 from the pinhole's own address"
+        }
+        701 => "the router has no room for another pinhole: delete pinholes you no longer need",
+        702 => "the router's IPv6 firewall is off: inbound IPv6 already reaches this computer, no pinhole is needed",
+        703 => "the router's IPv6 firewall does not allow pinholes: allow them in the router's settings",
+        704 => "the router has no pinhole with this id (it may have expired): add it again",
+        709 => "no packet has gone through the pinhole yet, so the router cannot tell whether it works",
+        402 => {
+            "the router rejected the arguments (miniupnpd also says so for an unknown pinhole id, and for a lease outside 1 to 86400 s)"
+        }
+        _ => return None,
+    })
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -150,7 +185,11 @@ impl fmt::Display for Error {
                 };
                 write!(f, "{action} refused by the router: UPnP error {code} ({standard}{said})")
             }
-            Error::Http(m) | Error::Timeout(m) | Error::InvalidResponse(m) | Error::Socket(m) => f.write_str(m),
+            Error::Http(m)
+            | Error::Timeout(m)
+            | Error::InvalidResponse(m)
+            | Error::Socket(m)
+            | Error::NoFirewall(m) => f.write_str(m),
             Error::NoDevices => f.write_str("no UPnP device answered"),
             Error::NoGateway => f.write_str("no UPnP device is a usable Internet gateway"),
             Error::Cancelled => f.write_str("cancelled"),
@@ -171,6 +210,26 @@ impl From<InvalidArgument> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn firewall_faults_have_their_own_results_and_hints() {
+        let fault =
+            |action, code: u32, description: &str| Error::Upnp { action, code, description: description.into() };
+        let disabled = fault("AddPinhole", 702, "FirewallDisabled");
+        assert_eq!(disabled.result(), UpnpResult::ActionFailed);
+        assert!(disabled.hint().unwrap().contains("no pinhole is needed"));
+        assert_eq!(disabled.to_string(), "AddPinhole refused by the router: UPnP error 702 (FirewallDisabled)");
+        let secure = fault("AddPinhole", 606, "Action not authorized");
+        assert_eq!(secure.result(), UpnpResult::NotAuthorized);
+        assert!(secure.hint().unwrap().contains("over IPv6"));
+        assert_eq!(fault("UpdatePinhole", 704, "").result(), UpnpResult::NoSuchEntryInArray);
+        // The same numbers from a port-mapping action keep the engine's mapping and hints.
+        assert_eq!(fault("AddPortMapping", 704, "").result(), UpnpResult::UnknownError);
+        assert!(fault("AddPortMapping", 606, "").hint().unwrap().contains("ports below 1024"));
+        let none = Error::NoFirewall("no service".into());
+        assert_eq!((none.result(), none.to_string().as_str()), (UpnpResult::InvalidGateway, "no service"));
+        assert!(none.hint().unwrap().contains("WANIPv6FirewallControl"));
+    }
 
     #[test]
     fn only_a_timeout_is_told_to_wait_longer() {

@@ -41,13 +41,11 @@ impl Gateway {
     /// engine resolves them). A link-local IPv6 host may carry its interface as a zone
     /// (`http://[fe80::1%252]:5000/ctl`, as discovery writes the URL it found).
     pub fn new(control_url: &str, service_type: &str, local_address: &str) -> Result<Self, Error> {
-        let refused =
-            |why: &dyn std::fmt::Display| Error::Http(format!("the control URL {} {why}", quoted(control_url)));
-        let control_url = HttpUrl::parse_with_zone(control_url).map_err(|e| refused(&e))?;
-        if control_url.ip().is_none() {
-            return Err(refused(&HostRefused::NotAnAddress));
-        }
-        Ok(Gateway { control_url, service_type: service_type.to_string(), local_address: local_address.to_string() })
+        Ok(Gateway {
+            control_url: literal_url("control URL", control_url)?,
+            service_type: service_type.to_string(),
+            local_address: local_address.to_string(),
+        })
     }
 
     /// The absolute control URL.
@@ -153,13 +151,37 @@ impl Gateway {
     }
 
     fn call(&self, action: &'static str, args: &[(&str, String)], deadline: Instant) -> Result<Outputs, Error> {
-        let body = soap::build_request(&self.service_type, action, args);
-        // Queries (Get...) may be sent twice under packet loss; changes are sent once.
-        let read_only = action.starts_with("Get");
-        let answer = http::post_soap(&self.control_url, &self.service_type, action, body, deadline, read_only)
-            .map_err(|e| prefix(action, e))?;
-        soap::parse_response(action, answer.status, &answer.body).map_err(|e| Error::from_soap(action, e))
+        call(&self.control_url, &self.service_type, action, args, deadline)
     }
+}
+
+/// `url` parsed as an `http://` URL whose host is an address (a link-local one may carry
+/// its zone); else [`Error::Http`] naming it as `what` ("control URL"). Names are
+/// refused, never resolved: a lookup would not keep to any deadline of ours.
+pub(crate) fn literal_url(what: &str, url: &str) -> Result<HttpUrl, Error> {
+    let refused = |why: &dyn std::fmt::Display| Error::Http(format!("the {what} {} {why}", quoted(url)));
+    let parsed = HttpUrl::parse_with_zone(url).map_err(|e| refused(&e))?;
+    if parsed.ip().is_none() {
+        return Err(refused(&HostRefused::NotAnAddress));
+    }
+    Ok(parsed)
+}
+
+/// One SOAP action of a service by `deadline` (the answer capped at
+/// [`http::SOAP_LIMIT`]): its outputs, or the router's fault as [`Error::Upnp`]. Queries
+/// (`Get...`, `Check...`) may be sent twice under packet loss; changes are sent once.
+pub(crate) fn call(
+    control_url: &HttpUrl,
+    service_type: &str,
+    action: &'static str,
+    args: &[(&str, String)],
+    deadline: Instant,
+) -> Result<Outputs, Error> {
+    let body = soap::build_request(service_type, action, args);
+    let read_only = action.starts_with("Get") || action.starts_with("Check");
+    let answer =
+        http::post_soap(control_url, service_type, action, body, deadline, read_only).map_err(|e| prefix(action, e))?;
+    soap::parse_response(action, answer.status, &answer.body).map_err(|e| Error::from_soap(action, e))
 }
 
 fn prefix(action: &str, e: Error) -> Error {

@@ -199,6 +199,14 @@ impl Bed {
         Run::new(out, started.elapsed())
     }
 
+    /// Runs our `upnp` CLI inside the client namespace with `--json` and `--url` set to the
+    /// router's IPv6 description (fd77::1), so that requests come from fd77::2.
+    pub fn upnp6(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--url", self.var("IGD_ROOTDESC6")];
+        all.extend_from_slice(args);
+        self.upnp(&all)
+    }
+
     /// Runs the `pmp-probe` helper (the library's NAT-PMP/PCP calls) inside the client
     /// namespace; it prints one JSON document, like the CLI.
     pub fn pmp_probe(&self, args: &[&str]) -> Run {
@@ -225,6 +233,44 @@ impl Bed {
             .output()
             .expect("nft list");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The router's IPv6 pinholes as its firewall holds them: the rules miniupnpd put in
+    /// the `inet igd miniupnpd` chain whose user data names a pinhole
+    /// (`pinhole-<id> ts-<expiry>: <description>`), in chain order.
+    pub fn pinhole_rules(&self) -> Vec<PinholeRule> {
+        let out = self
+            .in_router("nft")
+            .args(["-a", "--debug=netlink", "list", "chain", "inet", "igd", "miniupnpd"])
+            .output()
+            .expect("nft list");
+        assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        // The netlink dump: "inet igd miniupnpd <handle> [<previous>]", the rule's
+        // expressions, then "userdata = { ... }"; after it, the rules as nft prints them,
+        // each ending in "# handle <handle>".
+        let mut userdata = BTreeMap::new();
+        let mut handle = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("inet igd miniupnpd ") {
+                handle = rest.split_whitespace().next().map(str::to_string);
+            } else if let (Some(data), Some(h)) = (line.trim().strip_prefix("userdata = { "), &handle) {
+                userdata.insert(h.clone(), data.trim_end_matches('}').trim().to_string());
+            }
+        }
+        text.lines()
+            .filter_map(|line| {
+                let (rule, handle) = line.trim().rsplit_once(" # handle ")?;
+                let data = userdata.get(handle)?;
+                let (id, rest) = data.strip_prefix("pinhole-")?.split_once(" ts-")?;
+                let (expiry, _) = rest.split_once(':')?;
+                Some(PinholeRule {
+                    id: id.parse().ok()?,
+                    expires_at_uptime: expiry.parse().ok()?,
+                    rule: rule.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// The router daemon's debug log so far.
@@ -396,6 +442,36 @@ impl std::fmt::Display for LossCounters {
             self.http_dropped,
             pct(self.http_dropped, self.http_in)
         )
+    }
+}
+
+/// One IPv6 pinhole rule in the router's firewall ([`Bed::pinhole_rules`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinholeRule {
+    /// The pinhole's id (AddPinhole's UniqueID).
+    pub id: u16,
+    /// When miniupnpd removes it, in seconds of the kernel's uptime.
+    pub expires_at_uptime: u64,
+    /// The rule as nft prints it (`iif "wan0" th dport 7777 @nh,192,128 0xfd77... accept`).
+    pub rule: String,
+}
+
+impl PinholeRule {
+    /// Seconds until miniupnpd removes it (the namespaces share the kernel's uptime).
+    pub fn seconds_left(&self) -> i64 {
+        let uptime = std::fs::read_to_string("/proc/uptime").expect("/proc/uptime");
+        let now: f64 = uptime.split_whitespace().next().and_then(|u| u.parse().ok()).expect("an uptime");
+        self.expires_at_uptime as i64 - now as i64
+    }
+
+    /// Whether it lets `protocol` ("UDP"/"TCP") in to `address` (an IPv6 address as nft
+    /// matches it: its 32 hex digits) port `port`.
+    pub fn opens(&self, address: std::net::Ipv6Addr, port: u16, protocol: &str) -> bool {
+        let hex: String = address.octets().iter().map(|b| format!("{b:02x}")).collect();
+        let number = if protocol == "UDP" { "0x11" } else { "0x6" };
+        self.rule.contains(&format!("th dport {port} "))
+            && self.rule.contains(&format!("@nh,192,128 0x{hex} "))
+            && self.rule.contains(&format!("@nh,48,8 {number} accept"))
     }
 }
 

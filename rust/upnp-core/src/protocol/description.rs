@@ -147,6 +147,19 @@ impl Description {
         found.sort_by_key(|(r, _)| *r);
         found.into_iter().map(|(_, s)| s).collect()
     }
+
+    /// The IPv6 firewall service (`WANIPv6FirewallControl`, newest version first), which
+    /// IGD 2.0 puts in the WANConnectionDevice next to WANIPConnection:2.
+    pub fn firewall_service(&self) -> Option<&Service> {
+        self.services
+            .iter()
+            .filter_map(|s| {
+                let version = s.service_type.strip_prefix(super::pinhole::SERVICE_TYPE_PREFIX)?.parse::<u32>().ok()?;
+                Some((version, s))
+            })
+            .max_by_key(|(version, _)| *version)
+            .map(|(_, s)| s)
+    }
 }
 
 /// Whether a connection service offers `AddAnyPortMapping` (IGD v2's WANIPConnection:2).
@@ -213,6 +226,29 @@ mod tests {
         };
         let order: Vec<&str> = d.connection_services().iter().map(|s| s.control_url.as_str()).collect();
         assert_eq!(order, ["/ip2", "/ip1", "/ppp", "/legacy-ip", "/legacy-ppp"]);
+    }
+
+    #[test]
+    fn the_firewall_service_is_found_newest_first() {
+        // The bed's miniupnpd 2.3.1, captured: the service sits next to WANIPConnection:2.
+        let bed = parse_description(include_bytes!("../../../../tests/igd-sim/data/igdv2-rootDesc.xml")).unwrap();
+        let firewall = bed.firewall_service().unwrap();
+        assert_eq!(firewall.service_type, "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1");
+        assert_eq!(firewall.control_url, "/ctl/IP6FCtl");
+        assert_eq!(firewall.device_type, "urn:schemas-upnp-org:device:WANConnectionDevice:2");
+        let v1 = parse_description(include_bytes!("../../../../tests/igd-sim/data/igdv1-rootDesc.xml")).unwrap();
+        assert_eq!(v1.firewall_service(), None);
+        let service =
+            |t: &str, url: &str| Service { service_type: t.into(), control_url: url.into(), ..Default::default() };
+        let d = Description {
+            services: vec![
+                service("urn:schemas-upnp-org:service:WANIPv6FirewallControl:x", "/junk"),
+                service("urn:schemas-upnp-org:service:WANIPv6FirewallControl:1", "/v1"),
+                service("urn:schemas-upnp-org:service:WANIPv6FirewallControl:2", "/v2"),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(d.firewall_service().map(|s| s.control_url.as_str()), Some("/v2"));
     }
 
     #[test]

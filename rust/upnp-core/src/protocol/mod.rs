@@ -4,6 +4,7 @@
 
 pub mod description;
 pub mod igd;
+pub mod pinhole;
 pub mod pmp;
 pub mod result;
 pub mod soap;

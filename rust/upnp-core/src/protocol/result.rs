@@ -116,7 +116,8 @@ impl UpnpResult {
     }
 }
 
-/// The standard name of a UPnP control error code, for messages (`None` when unknown).
+/// The standard name of a UPnP control error code (WANIPConnection's and
+/// WANIPv6FirewallControl's, which do not overlap), for messages (`None` when unknown).
 pub fn upnp_error_name(code: u32) -> Option<&'static str> {
     Some(match code {
         401 => "InvalidAction",
@@ -129,6 +130,15 @@ pub fn upnp_error_name(code: u32) -> Option<&'static str> {
         604 => "HumanInterventionRequired",
         605 => "StringArgumentTooLong",
         606 => "ActionNotAuthorized",
+        701 => "PinholeSpaceExhausted",
+        702 => "FirewallDisabled",
+        703 => "InboundPinholeNotAllowed",
+        704 => "NoSuchEntry",
+        705 => "ProtocolNotSupported",
+        706 => "InternalPortWildcardingNotAllowed",
+        707 => "ProtocolWildcardingNotAllowed",
+        708 => "WildCardNotPermittedInSrcIP",
+        709 => "NoPacketSent",
         713 => "SpecifiedArrayIndexInvalid",
         714 => "NoSuchEntryInArray",
         715 => "WildCardNotPermittedInSrcIP",
