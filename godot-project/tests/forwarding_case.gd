@@ -79,16 +79,17 @@ func _listener(listen_port: int) -> Listener:
 	return listener
 
 
-## Starts the prober in the WAN namespace against the bed's external address and
+## Starts the prober in the WAN namespace against `host` (default: the bed's external
+## address; an IPv6 address of the client for a pinhole) and
 ## `external_port` (up to `tries` tries per protocol, 1 s each), and waits (frames) until
 ## it is ready. It then waits for `_go`, so that probes are timed from an event of the
 ## test, not from the interpreter's start-up. Returns the handle `_go` and
 ## `_finish_probe` take.
-func _launch_probe(external_port: int, tries := 1) -> Dictionary:
+func _launch_probe(external_port: int, tries := 1, host := "") -> Dictionary:
 	var prober := ProjectSettings.globalize_path("res://").path_join("../tests/testbed/probe.py")
 	var token := "fwd-%d-%d" % [external_port, randi()]
 	var args := ["netns", "exec", bed_value("IGD_WAN_NS"), "python3", prober.simplify_path()]
-	args.append_array([bed_value("IGD_EXT_IP"), str(external_port), token])
+	args.append_array([host if host else bed_value("IGD_EXT_IP"), str(external_port), token])
 	args.append_array(["--tries", str(tries), "--wait-go"])
 	var probe := OS.execute_with_pipe("ip", args, false)
 	check(not probe.is_empty(), "the prober started")
@@ -148,8 +149,8 @@ func _finish_probe(listener: Listener, probe: Dictionary) -> Dictionary:
 
 
 ## A probe sent now (see `_launch_probe` and `_finish_probe`).
-func _probe(listener: Listener, external_port: int, tries := 1) -> Dictionary:
-	var probe := await _launch_probe(external_port, tries)
+func _probe(listener: Listener, external_port: int, tries := 1, host := "") -> Dictionary:
+	var probe := await _launch_probe(external_port, tries, host)
 	_go(probe)
 	return await _finish_probe(listener, probe)
 

@@ -15,6 +15,10 @@
 #     connection from the WAN side (tests/testbed/probe.py) reach the Godot process
 #     while UPNPPortMapper or RustUPNP holds the mapping, and are refused once it is
 #     removed or the router rebooted, until the node re-adds it;
+#   - IPv6 pinholes through RustUPNPDevice on a bed of their own (pinholes suite):
+#     status, add/update/delete checked in the router's nft rules, a datagram and a TCP
+#     connection from the WAN host to the client's IPv6 address arriving only while the
+#     pinhole exists, bad input;
 #   - a panic injected into our code (panic suite); 10,000 add/delete cycles against a
 #     simulated router with resident memory measured (memory suite); the router among
 #     misbehaving LAN devices (hostile_lan suite, tests/godot/hostile-lan.sh);
@@ -42,7 +46,7 @@ bed_up() { # NAME [ENV=VALUE...]: brings up bed gd-NAME, prints its IGD_* lines 
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-gd-$1" tests/testbed/igd-down.sh "gd-$1-r" "gd-$1-c" "gd-$1-w" 2>/dev/null
 }
-trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp fwd fwdpmp stun hidden dnpriv profiles; do bed_down $b; done' EXIT
+trap 'tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"; for b in v2 noroute private map pmp off hostile v1 seq vpn vpnpmp fwd fwdpmp stun hidden dnpriv profiles ph; do bed_down $b; done' EXIT
 
 # godot BED LABEL ARGS...: one headless run in the bed's client namespace.
 godot() {
@@ -101,6 +105,8 @@ bed_up dnpriv IGD_OUTER=private IGD_STUN=1
 # No router daemon (UPnP and NAT-PMP off): only the suite's simulator, on 10.77.0.50 or,
 # for the routers found only at the default gateway or by IPv6, on the router's lan0
 # (the default route makes 10.77.0.1 the client's gateway).
+# IPv6 pinholes (IPv6 works on every bed; this one's firewall rules are the suite's alone).
+bed_up ph
 bed_up profiles IGD_ENABLE_UPNP=no IGD_ENABLE_NATPMP=no IGD_CLIENT_DEFAULT_ROUTE=1
 ip -n gd-profiles-c addr add 10.77.0.50/24 dev c0 || exit 1
 other_host_maps v2 41900
@@ -145,6 +151,7 @@ godot pmp mapper-pmp --suite=port_mapper_pmp PORT_BASE=47000
 godot off mapper-off --suite=port_mapper_off PORT_BASE=47000
 godot private mapper-private --suite=port_mapper_private PORT_BASE=47000
 godot fwd forwarding --suite=forwarding PORT_BASE=49000
+godot ph pinholes --suite=pinholes PORT_BASE=49500
 godot fwdpmp forwarding-pmp --suite=forwarding_pmp PORT_BASE=49000
 godot stun mapper-stun-same --suite=port_mapper_stun EXPECT=same PORT_BASE=49100
 godot hidden mapper-stun-hidden --suite=port_mapper_stun EXPECT=hidden PORT_BASE=49100

@@ -32,7 +32,7 @@ impl Failure {
     }
 
     /// The engine's sentence, then what went wrong and what to try.
-    fn with_cause(engine_text: &str, e: &Error) -> Self {
+    pub fn with_cause(engine_text: &str, e: &Error) -> Self {
         let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
         Failure::error(e.result(), format!("{engine_text} {e}{hint}"))
     }

@@ -8,8 +8,12 @@ use godot::meta::{FromGodot, GodotConvert, ToGodot};
 use godot::prelude::*;
 use godot::register::info::PropertyHint;
 use std::sync::{Arc, Mutex};
-use upnp_core::engine::DeviceRecord;
-use upnp_core::protocol::result::IgdStatus;
+use std::time::Instant;
+use upnp_core::Firewall;
+use upnp_core::engine::{self, DeviceRecord, Failure, Outcome};
+use upnp_core::gateway::ACTION_TIMEOUT;
+use upnp_core::protocol::pinhole;
+use upnp_core::protocol::result::{IgdStatus, UpnpResult};
 
 /// One UPnP device found by discovery (or built by a script); see the editor help for
 /// the class description (`CLASS_DOC`).
@@ -24,6 +28,10 @@ pub struct UpnpDevice {
     // device lists holding this device (`SharedRecord`).
     #[init(val = SharedRecord::default())]
     record: SharedRecord,
+    // The IPv6 firewall service found at a description URL (one fetch of the description
+    // per device, not per pinhole call); found again when a script changes the URL.
+    #[init(val = Mutex::default())]
+    firewall: Mutex<Option<(String, Firewall)>>,
 }
 
 const CLASS_DOC: &str = "One UPnP device on the local network, usually the router (Internet Gateway Device, IGD). \
@@ -33,7 +41,12 @@ add or remove port mappings and report the external address. Every property can 
 device can be built by hand for a router whose control URL is already known.\n\n\
 This is the engine's UPNPDevice API, implemented in Rust. Differences: each device's igd_status is judged on its \
 own (the engine gives every device the status of one); a router whose external address is private or carrier-grade \
-NAT is IGD_STATUS_OK (the engine says IGD_STATUS_DISCONNECTED); calls are safe from several threads at once.";
+NAT is IGD_STATUS_OK (the engine says IGD_STATUS_DISCONNECTED); calls are safe from several threads at once.\n\n\
+Additions (the engine has no equivalent): IPv6 pinholes through the router's WANIPv6FirewallControl service (IGD \
+2.0): add_pinhole, update_pinhole, delete_pinhole and get_firewall_status. On IPv6 there is no NAT to map, but the \
+router's firewall still drops unsolicited traffic; a pinhole lets it through to one address and port. Discover with \
+discover_ipv6 = true: a router in secure mode (miniupnpd's default) opens pinholes only for the address a request \
+comes from, and refuses any asked over IPv4.";
 
 const STRING_PROPERTIES: &[Property] = &[
     Property {
@@ -111,7 +124,7 @@ pub type SharedRecord = Arc<Mutex<DeviceRecord>>;
 impl UpnpDevice {
     /// A device holding `record`.
     pub fn from_record(record: DeviceRecord) -> Gd<Self> {
-        Gd::from_init_fn(|base| UpnpDevice { base, record: Arc::new(Mutex::new(record)) })
+        Gd::from_init_fn(|base| UpnpDevice { base, record: Arc::new(Mutex::new(record)), firewall: Mutex::default() })
     }
 
     /// The handle to this device's fields.
@@ -131,6 +144,79 @@ impl UpnpDevice {
     fn edit(this: &Gd<Self>, f: impl FnOnce(&mut DeviceRecord)) {
         f(&mut lock(&this.bind().record));
     }
+
+    /// The firewall service of the device at [member description_url]: the one found
+    /// before for this URL, else looked for now (one description fetch, by its deadline).
+    /// `engine_text` begins the error line, as the engine's sentence does.
+    fn firewall(&self, engine_text: &str) -> Outcome<Firewall> {
+        let url = self.read(|r| r.description_url.clone());
+        if let Some((_, found)) = lock(&self.firewall).as_ref().filter(|(at, _)| *at == url) {
+            return Ok(found.clone());
+        }
+        // Not under the lock: a second caller meanwhile looks for it too, harmlessly.
+        let found = Firewall::find(&url, action_deadline()).map_err(|e| Failure::with_cause(engine_text, &e))?;
+        *lock(&self.firewall) = Some((url, found.clone()));
+        Ok(found)
+    }
+
+    /// `add_pinhole`: every argument checked before anything is sent; the default
+    /// internal client is known only once the service is found, so a stand-in takes its
+    /// place in the first check (as `upnp pinhole add` does).
+    fn open_pinhole(
+        &self,
+        remote_host: &str,
+        remote_port: i64,
+        internal_client: &str,
+        internal_port: i64,
+        proto: &str,
+        lease: i64,
+    ) -> Outcome<u16> {
+        const TEXT: &str = "Couldn't add pinhole.";
+        let given_client = if internal_client.trim().is_empty() { "::1" } else { internal_client };
+        pinhole::check_pinhole(remote_host, remote_port, given_client, internal_port, proto)?;
+        let lease_seconds = pinhole::check_lease(lease)?;
+        let firewall = self.firewall(TEXT)?;
+        let client = if given_client == internal_client {
+            internal_client.to_string()
+        } else {
+            firewall.pinhole_address().map(|a| a.to_string()).ok_or_else(|| Failure {
+                result: UpnpResult::InvalidArgs,
+                message: format!(
+                    "{TEXT} The router sees this computer as {}, not a reachable IPv6 address: give internal_client, \
+                     or discover with discover_ipv6 = true.",
+                    firewall.local_address()
+                ),
+                warning: false,
+            })?
+        };
+        let hole = pinhole::check_pinhole(remote_host, remote_port, &client, internal_port, proto)?;
+        firewall.add_pinhole(&hole, lease_seconds, action_deadline()).map_err(|e| Failure::with_cause(TEXT, &e))
+    }
+
+    fn renew_pinhole(&self, id: i64, lease: i64) -> Outcome<()> {
+        const TEXT: &str = "Couldn't update pinhole.";
+        let (id, lease_seconds) = (pinhole::check_id(id)?, pinhole::check_lease(lease)?);
+        let firewall = self.firewall(TEXT)?;
+        firewall.update_pinhole(id, lease_seconds, action_deadline()).map_err(|e| Failure::with_cause(TEXT, &e))
+    }
+
+    fn close_pinhole(&self, id: i64) -> Outcome<()> {
+        const TEXT: &str = "Couldn't delete pinhole.";
+        let id = pinhole::check_id(id)?;
+        let firewall = self.firewall(TEXT)?;
+        firewall.delete_pinhole(id, action_deadline()).map_err(|e| Failure::with_cause(TEXT, &e))
+    }
+
+    fn firewall_status(&self) -> Outcome<pinhole::FirewallStatus> {
+        const TEXT: &str = "Couldn't get firewall status.";
+        let firewall = self.firewall(TEXT)?;
+        firewall.status(action_deadline()).map_err(|e| Failure::with_cause(TEXT, &e))
+    }
+}
+
+/// Each request's deadline, as for the port-mapping calls.
+fn action_deadline() -> Instant {
+    Instant::now() + ACTION_TIMEOUT
 }
 
 #[godot_api]
@@ -170,6 +256,93 @@ impl UpnpDevice {
     #[func]
     fn delete_port_mapping(&self, port: i32, #[opt(default = "UDP")] proto: GString) -> i32 {
         super::delete_mapping(&self.snapshot(), port, &proto)
+    }
+
+    /// Opens an IPv6 pinhole in the router's firewall (an addition: the engine has no
+    /// equivalent): traffic from [param remote_host] (an IPv6 address; empty = any host)
+    /// and [param remote_port] (0 = any port) to [param internal_client] (an IPv6 address
+    /// of this computer; empty = this computer's address as the router sees it, which
+    /// needs a device found with [member RustUPNP.discover_ipv6]) and [param
+    /// internal_port] (1-65535), [param proto] "UDP" or "TCP", for [param lease] seconds
+    /// (1-86400; renew it with [method update_pinhole]). Returns the pinhole's id (0 or
+    /// more) or, on failure, a [enum RustUPNP.UPNPResult] value negated (so always below
+    /// 0), with one error line: [constant RustUPNP.UPNP_RESULT_INVALID_ARGS] for an
+    /// address, [constant RustUPNP.UPNP_RESULT_INVALID_PORT] for a port, [constant
+    /// RustUPNP.UPNP_RESULT_INVALID_PROTOCOL], [constant
+    /// RustUPNP.UPNP_RESULT_INVALID_DURATION] for the lease (all checked before anything is
+    /// sent), [constant RustUPNP.UPNP_RESULT_INVALID_GATEWAY] when the device has no IPv6
+    /// firewall service, else the router's refusal, e.g. [constant
+    /// RustUPNP.UPNP_RESULT_NOT_AUTHORIZED] (606: asked over IPv4, or for another
+    /// computer's address).
+    #[func]
+    fn add_pinhole(
+        &self,
+        remote_host: GString,
+        remote_port: i64,
+        internal_client: GString,
+        internal_port: i64,
+        #[opt(default = "UDP")] proto: GString,
+        #[opt(default = 3600)] lease: i64,
+    ) -> i64 {
+        let outcome = engine::guarded(|| {
+            self.open_pinhole(
+                &remote_host.to_string(),
+                remote_port,
+                &internal_client.to_string(),
+                internal_port,
+                &proto.to_string(),
+                lease,
+            )
+        });
+        match outcome {
+            Ok(id) => i64::from(id),
+            Err(failure) => {
+                super::report(&failure);
+                -i64::from(failure.result.code())
+            }
+        }
+    }
+
+    /// Gives pinhole [param id] (what [method add_pinhole] returned) a new lease of
+    /// [param lease] seconds (1-86400) from now. Returns a [enum RustUPNP.UPNPResult]
+    /// value: [constant RustUPNP.UPNP_RESULT_INVALID_ARGS] for an id outside 0-65535,
+    /// [constant RustUPNP.UPNP_RESULT_INVALID_DURATION] for the lease, [constant
+    /// RustUPNP.UPNP_RESULT_NO_SUCH_ENTRY_IN_ARRAY] (704) or [constant
+    /// RustUPNP.UPNP_RESULT_INVALID_ARGS] (402, miniupnpd) for an id the router does not
+    /// hold.
+    #[func]
+    fn update_pinhole(&self, id: i64, lease: i64) -> i32 {
+        super::result_code(engine::guarded(|| self.renew_pinhole(id, lease)))
+    }
+
+    /// Closes pinhole [param id] (what [method add_pinhole] returned). Returns a [enum
+    /// RustUPNP.UPNPResult] value, with the codes of [method update_pinhole].
+    #[func]
+    fn delete_pinhole(&self, id: i64) -> i32 {
+        super::result_code(engine::guarded(|| self.close_pinhole(id)))
+    }
+
+    /// Asks the router about its IPv6 firewall: a Dictionary with "result" (a [enum
+    /// RustUPNP.UPNPResult] value), "enabled" (the router filters inbound IPv6; when
+    /// false, players reach this computer without a pinhole) and
+    /// "inbound_pinhole_allowed" (pinholes may be opened). Both are false on failure,
+    /// with one error line; [constant RustUPNP.UPNP_RESULT_INVALID_GATEWAY] when the
+    /// device has no IPv6 firewall service.
+    #[func]
+    fn get_firewall_status(&self) -> VarDictionary {
+        let outcome = engine::guarded(|| self.firewall_status());
+        let (result, status) = match outcome {
+            Ok(status) => (UpnpResult::Success.code(), status),
+            Err(failure) => {
+                super::report(&failure);
+                (failure.result.code(), pinhole::FirewallStatus { enabled: false, inbound_pinhole_allowed: false })
+            }
+        };
+        vdict! {
+            "result" => result,
+            "enabled" => status.enabled,
+            "inbound_pinhole_allowed" => status.inbound_pinhole_allowed,
+        }
     }
 
     #[func(gd_self)]

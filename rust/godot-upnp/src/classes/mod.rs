@@ -43,7 +43,7 @@ pub(crate) fn report(failure: &Failure) {
 }
 
 /// The `UPNPResult` of an outcome, reporting a failure.
-fn result_code(outcome: Outcome<()>) -> i32 {
+pub(crate) fn result_code(outcome: Outcome<()>) -> i32 {
     match outcome {
         Ok(()) => UpnpResult::Success.code(),
         Err(failure) => {
