@@ -63,7 +63,8 @@ const BAD_INTERNAL_PORT: InvalidArgument = InvalidArgument {
     result: UpnpResult::InvalidPort,
     message: "The port number must be set between 0 and 65535 (inclusive).",
 };
-const BAD_PROTOCOL: InvalidArgument =
+/// The engine's line for a protocol other than TCP or UDP (pinholes use it too).
+pub(crate) const BAD_PROTOCOL: InvalidArgument =
     InvalidArgument { result: UpnpResult::InvalidProtocol, message: "The protocol must be either TCP or UDP." };
 const BAD_DURATION: InvalidArgument = InvalidArgument {
     result: UpnpResult::InvalidDuration,

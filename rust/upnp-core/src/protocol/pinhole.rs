@@ -4,7 +4,7 @@
 //! before anything is sent, each with its `UPNPResult` and one sentence), the request
 //! arguments, the reading of the answers and what the service's 7xx fault codes mean.
 
-use super::igd::{InvalidArgument, Protocol};
+use super::igd::{BAD_PROTOCOL, InvalidArgument, Protocol};
 use super::result::UpnpResult;
 use super::soap::{Outputs, output};
 use std::net::Ipv6Addr;
@@ -44,8 +44,6 @@ const BAD_INTERNAL_PORT: InvalidArgument = InvalidArgument {
     result: UpnpResult::InvalidPort,
     message: "The internal port must be set between 1 and 65535 (inclusive).",
 };
-const BAD_PROTOCOL: InvalidArgument =
-    InvalidArgument { result: UpnpResult::InvalidProtocol, message: "The protocol must be either TCP or UDP." };
 const BAD_LEASE: InvalidArgument = InvalidArgument {
     result: UpnpResult::InvalidDuration,
     message: "The pinhole's lease must be set between 1 and 86400 seconds (inclusive).",
