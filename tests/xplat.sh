@@ -48,7 +48,12 @@ mirror() {
 }
 MIRROR=$(mirror debian)
 SECURITY=$(mirror debian-security)
-[[ -n $MIRROR ]] || die "no Debian mirror in /etc/apt: cannot make the chroot"
+# The toolchains' only source: without it (an Ubuntu CI runner, which builds each
+# platform on its own runner instead) the stage is skipped, saying so.
+if [[ -z $MIRROR ]]; then
+  echo "xplat: SKIPPED: no Debian mirror in /etc/apt, so no chroot and no cross toolchains here"
+  exit 0
+fi
 
 t_setup=$SECONDS
 stamp="${PKGS_BPO[*]} | ${PKGS[*]} | $MIRROR"
