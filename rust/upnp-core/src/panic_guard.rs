@@ -5,10 +5,14 @@ use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
 use std::sync::Once;
 
+// Both are `const` already: clippy's missing_const_for_thread_local still fires on the
+// targets whose thread locals are the OS's (Android, Windows gnu), a false positive.
 thread_local! {
     /// Whether this thread is inside [`catch`] (the hook then stays quiet).
+    #[allow(clippy::missing_const_for_thread_local)]
     static CATCHING: Cell<bool> = const { Cell::new(false) };
     /// Where the last panic caught on this thread happened.
+    #[allow(clippy::missing_const_for_thread_local)]
     static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 

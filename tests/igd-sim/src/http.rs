@@ -30,6 +30,9 @@ static SPACES: [u8; 64 * 1024] = [b' '; 64 * 1024];
 /// `SO_RCVTIMEO` on listeners; the stop also wakes it with a connection).
 pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // On unix SO_REUSEADDR only lets a restarted simulator rebind past TIME_WAIT; on
+    // Windows it would let this socket take a port another socket is listening on.
+    #[cfg(unix)]
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;

@@ -682,9 +682,14 @@ mod tests {
             parse(args("--unicast 127.0.0.1:0 --address 127.0.0.9 --profile fritzbox-link-local")).unwrap().unwrap();
         let error = build(&o).err().unwrap();
         assert!(error.contains("does not apply to --address 127.0.0.9"), "{error}");
-        // An fe80:: device is on the --multicast interface (lo: index 1).
-        let o = parse(args("--multicast lo --address fe80::9 --profile fritzbox-link-local")).unwrap().unwrap();
-        assert_eq!(build(&o).unwrap().devices[0].addr, "[fe80::9%1]:0".parse().unwrap());
+        // An fe80:: device is on the --multicast interface: the loopback one, whose name
+        // and index are the platform's (lo and 1 on Linux, lo0 on macOS, a longer name on Windows).
+        let lo = if_addrs::get_if_addrs().unwrap().into_iter().find(|i| i.is_loopback()).unwrap();
+        let mut a = args("--address fe80::9 --profile fritzbox-link-local --multicast");
+        a.push(lo.name.clone());
+        let o = parse(a).unwrap().unwrap();
+        let scoped = std::net::SocketAddrV6::new("fe80::9".parse().unwrap(), 0, 0, lo.index.unwrap());
+        assert_eq!(build(&o).unwrap().devices[0].addr, scoped.into());
         assert_eq!(held_mappings(41200, 2).len(), 4);
         assert_eq!(one_field("a\tb\nc"), "a b c");
     }

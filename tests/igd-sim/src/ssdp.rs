@@ -83,13 +83,16 @@ fn open_multicast(interface: &str, ipv6: bool) -> io::Result<UdpSocket> {
     if ipv6 {
         socket.set_only_v6(true)?;
         socket.bind(&SocketAddr::V6(SocketAddrV6::new(GROUP_V6_LINK, SSDP_PORT, 0, index)).into())?;
-        // Receive only the groups joined on this socket.
+        // Receive only the groups joined on this socket (Linux otherwise delivers every
+        // group any socket joined; the option and that behaviour are Linux's alone).
+        #[cfg(target_os = "linux")]
         let _ = socket.set_multicast_all_v6(false);
         socket.join_multicast_v6(&GROUP_V6_LINK, index).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot join {GROUP_V6_LINK} on {interface} (index {index}): {e}"))
         })?;
     } else {
         socket.bind(&SocketAddr::new(GROUP_V4.into(), SSDP_PORT).into())?;
+        #[cfg(target_os = "linux")]
         let _ = socket.set_multicast_all_v4(false);
         socket
             .join_multicast_v4_n(&GROUP_V4, &InterfaceIndexOrAddress::Index(index))

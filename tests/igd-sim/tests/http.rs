@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{connect, exchange, get, parse_answer, split_url, start};
+use common::{REFUSAL_WAIT, connect, exchange, get, parse_answer, split_url, start};
 use igd_sim::{Content, DeviceSpec, HttpBehavior, IGD_V1_DESCRIPTION, IGD_V2_DESCRIPTION};
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
@@ -204,7 +204,7 @@ fn a_closed_port_refuses_connections() {
     let sim = start(vec![device(HttpBehavior::PortClosed)]);
     let (addr, _) = split_url(&sim.location(0));
     assert_ne!(addr.port(), 0);
-    let err = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).expect_err("refused");
+    let err = std::net::TcpStream::connect_timeout(&addr, REFUSAL_WAIT).expect_err("refused");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
 }
 

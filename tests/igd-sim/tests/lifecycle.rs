@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{connect, msearch, search, split_url, start};
+use common::{REFUSAL_WAIT, connect, msearch, search, split_url, start};
 use igd_sim::{
     Content, DeviceSpec, Flood, FloodVary, HttpBehavior, SimConfig, Simulator, SoapFault, SsdpAnswer, SsdpBehavior,
 };
@@ -12,15 +12,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn assert_closed(http: SocketAddr, ssdp: SocketAddr) {
-    let err = TcpStream::connect_timeout(&http, Duration::from_secs(1)).expect_err("the listener is closed");
+    let err = TcpStream::connect_timeout(&http, REFUSAL_WAIT).expect_err("the listener is closed");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-    // A datagram to a closed UDP port comes back as "connection refused" on a connected socket.
+    // A datagram to a closed UDP port comes back as "connection refused" on a connected
+    // socket; Windows reports the ICMP error as WSAECONNRESET.
     let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
     probe.connect(ssdp).unwrap();
     probe.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     probe.send(&msearch("upnp:rootdevice")).unwrap();
     let err = probe.recv(&mut [0u8; 64]).expect_err("no answer");
-    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    let refused = if cfg!(windows) { io::ErrorKind::ConnectionReset } else { io::ErrorKind::ConnectionRefused };
+    assert_eq!(err.kind(), refused);
 }
 
 #[test]

@@ -156,11 +156,7 @@ impl SearchSocket {
         }
         match (sent, last_error) {
             (0, Some((destination, e))) => {
-                let hint = if e.raw_os_error() == Some(NETWORK_UNREACHABLE) {
-                    " (no route for multicast here: choose the network interface explicitly)"
-                } else {
-                    ""
-                };
+                let hint = send_error_hint(&e);
                 Err(socket_error(&format!("cannot send the search to {destination}{hint}"), e))
             }
             _ => Ok(()),
@@ -258,12 +254,15 @@ fn unicast_v4(router: Ipv4Addr) -> Destination {
     }
 }
 
-#[cfg(unix)]
-const NETWORK_UNREACHABLE: i32 = 101;
-#[cfg(windows)]
-const NETWORK_UNREACHABLE: i32 = 10051;
-#[cfg(not(any(unix, windows)))]
-const NETWORK_UNREACHABLE: i32 = -1;
+/// What to add to a failed send's message. The error kind, not a raw code: ENETUNREACH
+/// is 101 on Linux and Android but 51 on macOS and the BSDs, WSAENETUNREACH 10051.
+fn send_error_hint(e: &io::Error) -> &'static str {
+    if e.kind() == io::ErrorKind::NetworkUnreachable {
+        " (no route for multicast here: choose the network interface explicitly)"
+    } else {
+        ""
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Interface {
@@ -273,7 +272,7 @@ enum Interface {
 
 /// Turns `discover_multicast_if` (a name or an address) into what the socket needs.
 fn resolve_interface(name_or_address: &str, ipv6: bool) -> Result<Interface, Error> {
-    let interfaces = if_addrs::get_if_addrs().map_err(|e| socket_error("cannot list the network interfaces", e))?;
+    let interfaces = if_addrs::get_if_addrs().map_err(interface_list_error)?;
     let by_address = name_or_address.parse::<IpAddr>().ok();
     let matches = |i: &&if_addrs::Interface| match by_address {
         Some(ip) => i.ip() == ip,
@@ -322,6 +321,45 @@ pub fn own_addresses_on(scope: u32) -> Vec<OwnAddress> {
         .collect()
 }
 
+/// if-addrs 0.15 reports a failed `GetAdaptersAddresses` on Windows as
+/// `last_os_error()`, which that call does not set: "Success (os error 0)". Code 0 is
+/// never a failure, so it is replaced by what is known.
+fn interface_list_error(e: io::Error) -> Error {
+    if e.raw_os_error() == Some(0) {
+        Error::Socket("cannot list the network interfaces: the system's list failed (its code is lost)".into())
+    } else {
+        socket_error("cannot list the network interfaces", e)
+    }
+}
+
 fn socket_error(what: &str, e: io::Error) -> Error {
     Error::Socket(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_no_route_hint_follows_the_error_kind_on_every_platform() {
+        // From the platform's own code (Linux 101, macOS 51, Windows 10051 all decode to
+        // this kind), and from the kind alone.
+        assert!(send_error_hint(&io::Error::from(io::ErrorKind::NetworkUnreachable)).contains("no route"));
+        #[cfg(target_os = "linux")]
+        assert!(send_error_hint(&io::Error::from_raw_os_error(101)).contains("no route"));
+        #[cfg(target_os = "macos")]
+        assert!(send_error_hint(&io::Error::from_raw_os_error(51)).contains("no route"));
+        #[cfg(windows)]
+        assert!(send_error_hint(&io::Error::from_raw_os_error(10051)).contains("no route"));
+        assert_eq!(send_error_hint(&io::Error::from(io::ErrorKind::ConnectionRefused)), "");
+    }
+
+    #[test]
+    fn a_lost_interface_list_error_code_is_not_reported_as_success() {
+        let lost = interface_list_error(io::Error::from_raw_os_error(0)).to_string();
+        assert!(!lost.contains("os error 0"), "{lost}");
+        assert!(lost.contains("cannot list the network interfaces"), "{lost}");
+        let real = interface_list_error(io::Error::from(io::ErrorKind::PermissionDenied)).to_string();
+        assert!(real.contains("permission denied"), "{real}");
+    }
 }

@@ -234,7 +234,9 @@ mod tests {
         let started = Instant::now();
         let error = binding(&format!("127.0.0.1:{closed}"), 0, Instant::now() + Duration::from_secs(2)).unwrap_err();
         assert!(error.to_string().contains("refused"), "{error}");
-        assert!(started.elapsed() < Duration::from_millis(200));
+        // Well before the 2 s deadline: Linux and Windows report the ICMP error at once,
+        // Wine only when the retransmission at 500 ms is sent.
+        assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -6,6 +6,10 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+/// How long a connection to a closed loopback port may take to be refused: at once on
+/// Linux, about 2 s on Windows (it retries the SYN before it believes the RST).
+pub const REFUSAL_WAIT: Duration = Duration::from_secs(5);
+
 /// Starts a simulator on 127.0.0.1 (unicast SSDP) with these devices.
 pub fn start(devices: Vec<DeviceSpec>) -> Simulator {
     Simulator::start(SimConfig::unicast_local(devices)).expect("the simulator starts")
