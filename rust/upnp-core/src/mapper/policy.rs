@@ -330,6 +330,9 @@ pub struct Policy {
     stun: Option<Result<IpAddr, String>>,
     /// A STUN request is out.
     stun_out: bool,
+    /// When the last STUN request went out (at most one per [`MIN_RENEW_INTERVAL`]: the
+    /// server is often a public one, and a check can come every 0.1 s).
+    stun_asked_at: Option<Instant>,
     /// The first round's result, held back until the STUN answer is in, so that an
     /// `upnp_completed` handler reads the status line with its verdict.
     held_completion: Option<UpnpResult>,
@@ -381,6 +384,7 @@ impl Policy {
             no_address: false,
             stun: None,
             stun_out: false,
+            stun_asked_at: None,
             held_completion: None,
             round_failure: None,
             old_local_address: None,
@@ -403,7 +407,7 @@ impl Policy {
         };
         policy.show(Status::Working, text::LOOKING.into());
         policy.find();
-        policy.ask_stun();
+        policy.ask_stun(now);
         policy
     }
 
@@ -624,7 +628,7 @@ impl Policy {
         self.refresh_wanted = false;
         self.recreate = asked;
         self.transient = false;
-        self.ask_stun();
+        self.ask_stun(now);
         let nothing_held = self.held().next().is_none() && self.stale.is_empty();
         match self.route.clone() {
             // Nothing to keep (the last attempt failed), or no router: look for one
@@ -735,13 +739,17 @@ impl Policy {
 
     // --- STUN -------------------------------------------------------------------------
 
-    /// Asks the STUN server (when one is set and no request is out) which address the
-    /// internet sees; the answer refines the status line.
-    fn ask_stun(&mut self) {
+    /// Asks the STUN server (when one is set, no request is out and the last one is at
+    /// least [`MIN_RENEW_INTERVAL`] old) which address the internet sees; the answer
+    /// refines the status line.
+    fn ask_stun(&mut self, now: Instant) {
+        let due = self.stun_asked_at.is_none_or(|at| now >= at + MIN_RENEW_INTERVAL);
         if let Some(server) = self.settings.stun_server.clone()
             && !self.stun_out
+            && due
         {
             self.stun_out = true;
+            self.stun_asked_at = Some(now);
             self.queue.push_back(Job { slot: None, request: Request::Stun(server, self.settings.stun_port()) });
         }
     }

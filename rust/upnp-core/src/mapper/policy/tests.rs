@@ -690,3 +690,22 @@ fn a_stop_during_a_repair_removes_what_is_left_once() {
     assert_eq!(run.count(is_delete), 2, "removed at stop after the failed repair");
     assert_eq!(run.count(is_add), 1, "no re-add after the stop");
 }
+
+/// A check may come every 0.1 s (the shortest refresh_interval), and the STUN server is
+/// often a public one: it is asked at most once per MIN_RENEW_INTERVAL.
+#[test]
+fn a_fast_refresh_interval_does_not_flood_the_stun_server() {
+    let settings = Settings {
+        refresh_interval: Duration::from_millis(100),
+        stun_server: Some("10.78.0.1:3478".into()),
+        ..settings(&[Protocol::Udp])
+    };
+    let mut run = Run::new(settings);
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.serve(&healthy(3600));
+    run.run_for(Duration::from_secs(20), Duration::from_millis(50), &healthy(3600));
+    let checks = run.count(|r| matches!(r, Request::Check(..)));
+    let asked = run.count(is_stun);
+    assert!(checks >= 100, "{checks} checks in 20 s");
+    assert!((4..=5).contains(&asked), "{asked} STUN requests in 20 s");
+}
