@@ -98,8 +98,8 @@ pub struct PortMapper {
     #[init(val = false)]
     discover_ipv6: bool,
     /// A STUN server ([code]host:port[/code] or [code]host[/code] for port 3478), asked at
-    /// each start and check which address the internet sees this computer as; empty (the
-    /// default) asks none. When that address differs from the router's external address,
+    /// each start and check (at most every 5 s) which address the internet sees this computer
+    /// as; empty (the default) asks none. When that address differs from the router's external address,
     /// another NAT is in between and [method get_status_text] says so (a router with a
     /// public-looking address can hide one). The request goes out from the internal UDP port
     /// when it is free, else from another port; the first [signal upnp_completed] waits for
