@@ -273,6 +273,11 @@ enum SlotState {
     /// Listed as ours, deleted to be added again at once (an owner's refresh: a router
     /// may list a mapping it no longer forwards, and only delete + add repairs that).
     Recreating(Held),
+    /// Deleted for a repair; added again once no other slot has a request out, so that
+    /// every repairing delete comes before any re-add (miniupnpd 2.3.1 deletes the filter
+    /// rule of a port whatever its protocol: a delete after another protocol's re-add
+    /// takes that one's new rule).
+    Deleted(Held),
     /// A mapping for our old LAN address is being deleted before it is made again.
     Replacing,
 }
@@ -491,6 +496,7 @@ impl Policy {
             Some(i) if i < self.slots.len() => {
                 self.slots[i].busy = false;
                 self.slot_reply(i, job.request, reply, now);
+                self.re_add_deleted();
                 self.end_round_if_quiet(now);
             }
             Some(_) => {}
@@ -658,7 +664,11 @@ impl Policy {
                 SlotState::Missing if self.no_address => self.slots[i].failure = Some(self.no_address_failure()),
                 SlotState::Missing => self.start_attempt(i),
                 SlotState::Held(held) => self.check_held(i, held),
-                SlotState::Trying(_) | SlotState::Renewing(_) | SlotState::Recreating(_) | SlotState::Replacing => {}
+                SlotState::Trying(_)
+                | SlotState::Renewing(_)
+                | SlotState::Recreating(_)
+                | SlotState::Deleted(_)
+                | SlotState::Replacing => {}
             }
         }
         self.end_round_if_quiet(now);
@@ -833,8 +843,8 @@ impl Policy {
             (SlotState::Held(held), Reply::Checked(answer)) => self.checked(i, held, answer, now),
             (SlotState::Renewing(held), reply) => self.renewed(i, held, reply, now),
             (SlotState::Recreating(_), Reply::NotOwner) => {}
-            // Deleted (or already gone): the same add at once.
-            (SlotState::Recreating(held), _) => self.re_add(i, held),
+            // Deleted (or already gone): the same add, once every repairing delete is done.
+            (SlotState::Recreating(held), _) => self.slots[i].state = SlotState::Deleted(held),
             (SlotState::Replacing, _) => self.start_attempt(i),
             (state, _) => self.slots[i].state = state,
         }
@@ -949,7 +959,12 @@ impl Policy {
         let pending: Vec<String> = self
             .slots
             .iter()
-            .filter(|s| !matches!(s.state, SlotState::Held(_) | SlotState::Renewing(_) | SlotState::Recreating(_)))
+            .filter(|s| {
+                !matches!(
+                    s.state,
+                    SlotState::Held(_) | SlotState::Renewing(_) | SlotState::Recreating(_) | SlotState::Deleted(_)
+                )
+            })
             .map(|s| format!("{} {}", s.protocol.as_str(), self.settings.port))
             .collect();
         let text = self.mapped_text();
@@ -1013,6 +1028,18 @@ impl Policy {
             Err(_) => {
                 // The router cannot tell (no such action, or a broken answer): the same
                 // AddPortMapping again keeps the mapping whether or not it still had it.
+                self.re_add(i, held);
+            }
+        }
+    }
+
+    /// Re-adds the mappings deleted for a repair, once no slot has a request out.
+    fn re_add_deleted(&mut self) {
+        if self.slots.iter().any(|s| s.busy) {
+            return;
+        }
+        for i in 0..self.slots.len() {
+            if let SlotState::Deleted(held) = self.slots[i].state.clone() {
                 self.re_add(i, held);
             }
         }
@@ -1187,7 +1214,7 @@ impl Policy {
 
     fn held(&self) -> impl Iterator<Item = &Held> {
         self.slots.iter().filter_map(|s| match &s.state {
-            SlotState::Held(h) | SlotState::Renewing(h) | SlotState::Recreating(h) => Some(h),
+            SlotState::Held(h) | SlotState::Renewing(h) | SlotState::Recreating(h) | SlotState::Deleted(h) => Some(h),
             _ => None,
         })
     }
@@ -1196,7 +1223,9 @@ impl Policy {
         let mut ports = Vec::new();
         let mut methods: Vec<&str> = Vec::new();
         for slot in &self.slots {
-            if let SlotState::Held(h) | SlotState::Renewing(h) | SlotState::Recreating(h) = &slot.state {
+            if let SlotState::Held(h) | SlotState::Renewing(h) | SlotState::Recreating(h) | SlotState::Deleted(h) =
+                &slot.state
+            {
                 ports.push(format!("{} {}", slot.protocol.as_str(), h.external_port));
                 let name = h.method().name();
                 if !methods.contains(&name) {
