@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: set-up, lints, unit tests, the integration suites against the real
-# router (miniupnpd in network namespaces) and the headless-Godot suites on the same router. Prints one summary line at the end,
+# router (miniupnpd in network namespaces), the headless-Godot suites on the same router,
+# and the cross-platform stage (tests/xplat.sh: Windows under Wine, arm64 under qemu,
+# Apple and Android lints), built in the background and run in the foreground. Prints one summary line at the end,
 # "ALL: N passed, M failed", and exits non-zero on any failure. Needs root.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,17 +13,13 @@ mkdir -p "$LOGS"
 passed=0; failed=0; summary=()
 GDTOOLKIT_BIN=${GDTOOLKIT_BIN:-/opt/godot-upnp-gdtoolkit/bin}  # installed by tests/setup.sh
 
-# stage NAME COMMAND...: runs a command, counts its results (libtest's "test result:" and
-# the Godot runner's "godot-tests:" lines; 1 pass/fail when it prints none), keeps its log.
-stage() {
-  local name=$1; shift
-  local log="$LOGS/$name.log" t0=$SECONDS
-  echo "== $name: $*"
-  "$@" >"$log" 2>&1
-  local rc=$?
-  local p f
-  p=$(awk '/^(test result|godot-tests):/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) { s += $i; n = 1 } } END { if (n) print s }' "$log")
-  f=$(awk '/^(test result|godot-tests):/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
+# count NAME LOG RC T0: counts a finished stage's results (libtest's "test result:" lines
+# and the "godot-tests:" / "xplat-tests:" lines of our runners; 1 pass or fail when it
+# prints none) and shows the end of its log if it failed.
+count() {
+  local name=$1 log=$2 rc=$3 t0=$4 p f
+  p=$(awk '/^(test result|[a-z]+-tests):/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) { s += $i; n = 1 } } END { if (n) print s }' "$log")
+  f=$(awk '/^(test result|[a-z]+-tests):/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
   if [[ -z $p ]]; then
     if ((rc == 0)); then p=1; f=0; else p=0; f=1; fi
   elif ((rc != 0 && f == 0)); then
@@ -36,7 +34,36 @@ stage() {
   fi
 }
 
+# stage NAME COMMAND...: runs a command, keeps its log, counts its results.
+stage() {
+  local name=$1; shift
+  local log="$LOGS/$name.log" t0=$SECONDS
+  echo "== $name: $*"
+  "$@" >"$log" 2>&1
+  count "$name" "$log" $? $t0
+}
+
+# A background stage: started early at the lowest CPU priority, waited for at the end.
+# The cross-platform stage is almost all compiling; this way its from-scratch cost (a
+# Debian chroot, five targets) overlaps the suites that mostly wait on the network, and
+# the foreground stages keep the CPU whenever they want it.
+declare -A bg_pid bg_t0
+bg_start() {
+  local name=$1; shift
+  echo "== $name (in the background): $*"
+  bg_t0[$name]=$SECONDS
+  nice -n 19 "$@" >"$LOGS/$name.log" 2>&1 &
+  bg_pid[$name]=$!
+}
+bg_wait() {
+  local name=$1
+  echo "== $name: waiting for it"
+  wait "${bg_pid[$name]}"
+  count "$name" "$LOGS/$name.log" $? "${bg_t0[$name]}"
+}
+
 stage setup     tests/setup.sh
+bg_start xplat-build env XPLAT_PHASE=build tests/xplat.sh
 stage build     cargo build --workspace --all-targets --locked
 stage rustfmt   cargo fmt --all -- --check
 stage clippy    cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -45,6 +72,8 @@ stage gdformat  "$GDTOOLKIT_BIN/gdformat" --check godot-project
 stage gdlint    "$GDTOOLKIT_BIN/gdlint" godot-project
 stage testbed   cargo test --locked -p igd-tests
 stage godot     tests/godot/run.sh
+bg_wait xplat-build
+stage xplat-run env XPLAT_PHASE=run tests/xplat.sh
 
 echo
 printf '%s\n' "${summary[@]}"

@@ -52,6 +52,7 @@ SECURITY=$(mirror debian-security)
 # platform on its own runner instead) the stage is skipped, saying so.
 if [[ -z $MIRROR ]]; then
   echo "xplat: SKIPPED: no Debian mirror in /etc/apt, so no chroot and no cross toolchains here"
+  echo "xplat-tests: 0 passed, 0 failed"
   exit 0
 fi
 
@@ -138,21 +139,42 @@ ip netns add "$NS_T" && ip -n "$NS_T" link set lo up || die "cannot make namespa
 bed_down() { IGD_STATE_DIR=$BED_STATE tests/testbed/igd-down.sh "${BED[@]}" 2>/dev/null; }
 trap 'bed_down; ip netns del "$NS_T" 2>/dev/null' EXIT
 
-failed=0
+failed=0 n_ok=0 n_failed=0
 # step TARGET WHAT CMD...: runs one step, logs it, and records "WHAT ok/FAILED (s)".
 declare -A done_steps
 step() {
   local target=$1 what=$2; shift 2
   local t0=$SECONDS logf="$LOGS/$target.$what.log"
   log "$target: $what"
-  if "$@" >"$logf" 2>&1; then
+  local rc=0
+  "$@" >"$logf" 2>&1 || rc=$?
+  # The tests a step ran, from libtest's summaries; a step without any counts as one.
+  local counts p f
+  counts=$(awk '/^test result:/ { p += $4; f += $6; n = 1 } END { if (n) print p, f }' "$logf")
+  if [[ -n $counts ]]; then
+    read -r p f <<<"$counts"
+    n_ok=$((n_ok + p)) n_failed=$((n_failed + f + (rc != 0 && f == 0)))
+  elif ((rc == 0)); then
+    n_ok=$((n_ok + 1))
+  else
+    n_failed=$((n_failed + 1))
+  fi
+  if ((rc == 0)); then
     done_steps[$target]+="$what ok ($((SECONDS - t0)) s); "
   else
     done_steps[$target]+="$what FAILED ($((SECONDS - t0)) s, $logf); "
     failed=1
-    tail -20 "$logf" >&2
+    tail -20 "$logf" | sed 's/^/  | /' >&2   # indented: the test runner counts only our summary
   fi
 }
+
+# XPLAT_PHASE=build does the builds and lints only, XPLAT_PHASE=run only what runs the
+# built binaries (Wine, qemu, the router), default both. tests/run.sh builds in the
+# background and runs in the foreground, where the timing tests have the CPU.
+PHASE=${XPLAT_PHASE:-all}
+[[ $PHASE == @(all|build|run) ]] || die "XPLAT_PHASE must be all, build or run"
+build_step() { [[ $PHASE == run ]] || step "$@"; }
+run_step() { [[ $PHASE == build ]] || step "$@"; }
 
 CARGO=(cargo --locked --quiet)
 BUILD_STD=(-Zbuild-std)
@@ -193,32 +215,41 @@ arm_tests() { in_ns "$NS_T" "${CARGO[@]}" test --offline --no-fail-fast --target
 # tests/igd (the real-router suite) is Linux-only by design (root, namespaces).
 # (clippy does all that cargo check does, and lints.)
 lint_target() {
-  in_chroot "${CARGO[@]}" clippy "${BUILD_STD[@]}" --target "$1" --workspace --exclude igd-tests --all-targets -- -D warnings
+  in_chroot "${CARGO[@]}" clippy "${BUILD_STD[@]}" $(printf -- '--target %s ' "$@") --workspace --exclude igd-tests --all-targets -- -D warnings
 }
 
 # Arguments name the targets to run (default: all).
+LINT_ONLY=(x86_64-apple-darwin aarch64-apple-darwin aarch64-linux-android)
 TARGETS=("$@")
-((${#TARGETS[@]})) || TARGETS=($WIN $ARM x86_64-apple-darwin aarch64-apple-darwin aarch64-linux-android)
+((${#TARGETS[@]})) || TARGETS=($WIN $ARM "${LINT_ONLY[@]}")
+lint_only=()
 for t in "${TARGETS[@]}"; do
   case $t in
     "$WIN")
-      step "$t" build win_build
-      step "$t" clippy lint_target "$t"
-      step "$t" unit-tests-wine win_tests
-      step "$t" cli-wine-router win_router
+      build_step "$t" build win_build
+      build_step "$t" clippy lint_target "$t"
+      run_step "$t" unit-tests-wine win_tests
+      run_step "$t" cli-wine-router win_router
       ;;
     "$ARM")
-      step "$t" build arm_build
-      step "$t" unit-tests-qemu arm_tests
+      build_step "$t" build arm_build
+      run_step "$t" unit-tests-qemu arm_tests
       ;;
-    x86_64-apple-darwin | aarch64-apple-darwin | aarch64-linux-android) step "$t" clippy lint_target "$t" ;;
+    x86_64-apple-darwin | aarch64-apple-darwin | aarch64-linux-android) lint_only+=("$t") ;;
     *) die "unknown target $t" ;;
   esac
 done
+# The lint-only targets in one cargo run: each builds its own std and dependencies, and
+# one run keeps both cores busy through the long single-crate stretches (godot-core).
+if ((${#lint_only[@]})) && [[ $PHASE != run ]]; then
+  step lint-only clippy lint_target "${lint_only[@]}"
+  for t in "${lint_only[@]}"; do done_steps[$t]="${done_steps[lint-only]}"; done
+fi
 
 echo
 for t in "${TARGETS[@]}"; do
-  printf 'xplat %-27s %s\n' "$t" "${done_steps[$t]%; }"
+  [[ -n ${done_steps[$t]:-} ]] && printf 'xplat %-27s %s\n' "$t" "${done_steps[$t]%; }"
 done
 echo "xplat: $( ((failed)) && echo FAILED || echo ok) in $SECONDS s (chroot set-up $setup_s s)"
+echo "xplat-tests: $n_ok passed, $n_failed failed"
 exit $failed
