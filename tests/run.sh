@@ -46,6 +46,7 @@ stage gdlint    "$GDTOOLKIT_BIN/gdlint" godot-project
 stage testbed   cargo test --locked -p igd-tests
 stage godot     tests/godot/run.sh
 stage edhelp    tests/godot/editor-help.sh
+stage webguard  tests/godot/web-guard.sh
 
 echo
 printf '%s\n' "${summary[@]}"
