@@ -7,10 +7,15 @@
 #
 # Here, in throw-away projects holding the addon folder, headless Godot runs the guarded
 # scene:
-#   - no library for this platform (the .gdextension's linux entries removed: the code
-#     path a web export takes, with linux.x86_64 in place of web.wasm32): the engine's
+#   - no library for this platform (the .gdextension's linux entries removed): the code
+#     path a browser takes (there with web.wasm32 in place of linux.x86_64): the engine's
 #     message, the "not available" branch, no script error, exit code 0;
-#   - the library file absent (the entry present): the same branch, no script error, exit 0;
+#   - a real web export: the project exported for the Web preset as a pack (--export-pack
+#     needs no export template): the export warns that no wasm32 library exists, the pack
+#     holds the .gdextension and extension_list.cfg (libraries go beside a pack, never in
+#     it, and for the web there is none), and run here with --main-pack it takes the
+#     "not available" branch (here the library file is absent; in a browser no entry
+#     matches, as in the first case);
 #   - the library present: the "available" branch (the classes created and called);
 # and, as the reason for the guard, the same code without it (direct.gd) fails to compile
 # when the library is missing (and runs when it is present).
@@ -54,23 +59,40 @@ run() {
 has() { grep -qF -- "$2" "$OUT/$1.log"; }
 exit0() { [[ $(cat "$OUT/$1.log.rc") == 0 ]]; }
 
+# The editor (for the export) with its own settings and cache, not the machine's.
+EDITOR_HOME=(HOME="$P/home" XDG_CONFIG_HOME="$P/home/config" XDG_DATA_HOME="$P/home/data" XDG_CACHE_HOME="$P/home/cache")
+
 rust/godot-upnp/build-addon.sh debug || exit 1
 project nolib
 sed -i '/^linux\./d' "$P/nolib/addons/godot-upnp/godot-upnp.gdextension"
 rm -f "$P"/nolib/addons/godot-upnp/bin/*
-project nofile
-rm -f "$P"/nofile/addons/godot-upnp/bin/*
 project lib
+run lib guard
+run lib direct
+run nolib guard
+run nolib direct
 
-for p in nolib nofile lib; do
-  run "$p" guard
-  run "$p" direct
+# The web export of the project that has the library (as the developer's own machine does).
+cp tests/godot/web-guard/export_presets.cfg "$P/lib/"
+mkdir -p "$P/home" "$P/webrun"
+timeout 120 ip netns exec "$NS" env "${EDITOR_HOME[@]}" "$GODOT" --headless --path "$P/lib" \
+  --export-pack Web "$P/web.pck" >"$OUT/export.log" 2>&1
+echo $? >"$OUT/export.log.rc"
+for scene in guard direct; do
+  (cd "$P/webrun" && timeout 60 ip netns exec "$NS" "$GODOT" --headless --main-pack "$P/web.pck" --quit-after 300 \
+    "res://$scene.tscn" >"$OUT/web-$scene.log" 2>&1
+    echo $? >"$OUT/web-$scene.log.rc")
 done
 
 NOLIB_LINE="No GDExtension library found for current OS and architecture (linux.x86_64) in configuration file: $EXT"
-for p in nolib nofile; do
+exit0 export && has export 'No "wasm32" library found for GDExtension: "'"$EXT"'"'
+ok $? "web export: exported, with the warning that there is no wasm32 library"
+python3 -c 'import sys; pck = open(sys.argv[1], "rb").read()
+sys.exit(0 if b".godot/extension_list.cfg" in pck and b"godot-upnp.gdextension" in pck else 1)' "$P/web.pck"
+ok $? "web export: the pack holds extension_list.cfg and the .gdextension, so the game tries to load it"
+for p in nolib web; do
   what="no library for this platform"
-  [[ $p == nofile ]] && what="library file absent"
+  [[ $p == web ]] && what="web export pack"
   exit0 "$p-guard"; ok $? "$what: the guarded scene exits with code 0"
   has "$p-guard" "web-guard: UPNPPortMapper not available" && has "$p-guard" "web-guard: RustUPNP not available"
   ok $? "$what: the guard takes the \"not available\" branch for UPNPPortMapper and RustUPNP"
@@ -89,8 +111,10 @@ ok $? "library present: the guard takes the \"available\" branch (both classes c
 has lib-direct "web-guard-direct: UPNPPortMapper created"; ok $? "library present: the unguarded script runs too"
 
 # What a developer sees, for the guide.
-for p in nolib nofile; do
-  echo "--- printed by Godot, $p:"
+echo "--- printed by the Web export:"
+grep -E "WARNING|ERROR" "$OUT/export.log" | sed 's/^/  /'
+for p in nolib web; do
+  echo "--- printed by Godot running the guarded scene, $p:"
   grep -E "ERROR|SCRIPT|at: " "$OUT/$p-guard.log" | sed 's/^/  /'
 done
 echo "godot-tests: $passed passed, $failed failed"
