@@ -47,6 +47,7 @@ stage testbed   cargo test --locked -p igd-tests
 stage godot     tests/godot/run.sh
 stage edhelp    tests/godot/editor-help.sh
 stage webguard  tests/godot/web-guard.sh
+stage netcheck  tests/godot/network-check.sh
 
 echo
 printf '%s\n' "${summary[@]}"
