@@ -26,6 +26,7 @@ BEDS=(upnp pmp private)
 PORT=47999
 bed_down() {
   IGD_STATE_DIR="/tmp/godot-upnp-eh-nc-$1" tests/testbed/igd-down.sh "eh-nc$1-r" "eh-nc$1-c" "eh-nc$1-w" 2>/dev/null
+  rm -rf "/tmp/godot-upnp-eh-nc-$1"
 }
 trap 'for b in "${BEDS[@]}"; do bed_down "$b"; done; rm -rf "$P"' EXIT
 passed=0 failed=0
