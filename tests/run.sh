@@ -72,6 +72,9 @@ stage gdformat  "$GDTOOLKIT_BIN/gdformat" --check godot-project
 stage gdlint    "$GDTOOLKIT_BIN/gdlint" godot-project
 stage testbed   cargo test --locked -p igd-tests
 stage godot     tests/godot/run.sh
+stage edhelp    tests/godot/editor-help.sh
+stage webguard  tests/godot/web-guard.sh
+stage netcheck  tests/godot/network-check.sh
 bg_wait xplat-build
 stage xplat-run env XPLAT_PHASE=run tests/xplat.sh
 

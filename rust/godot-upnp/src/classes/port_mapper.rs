@@ -14,8 +14,8 @@ use godot::prelude::*;
 use std::time::Duration;
 use upnp_core::engine::DiscoverSettings;
 use upnp_core::mapper::policy::{MIN_LEASE, Settings};
-use upnp_core::mapper::{Event, Mapper, MapperConfig, Status};
-use upnp_core::protocol::igd::Protocol;
+use upnp_core::mapper::{Event, Mapper, MapperConfig, Status, private_address};
+use upnp_core::protocol::igd::{Protocol, classify_external_address};
 use upnp_core::protocol::result::UpnpResult;
 
 /// Where the last working gateway's description URL is kept for the next start.
@@ -287,6 +287,21 @@ impl PortMapper {
             return GString::new();
         }
         this.bind().status_text.clone()
+    }
+
+    /// What players outside meet behind a router whose external (WAN) address is [param
+    /// address] (e.g. what [method RustUPNP.query_external_address] returned), before
+    /// anything is mapped: a Dictionary with "kind" ("public"; "private": another router is
+    /// in front; "shared": the provider's carrier-grade NAT; "none": no address) and
+    /// "players" ("" for a public address, else the sentence [method get_status_text] gives:
+    /// why mapped ports cannot be reached from outside and what to do).
+    #[func]
+    fn describe_external_address(address: GString) -> VarDictionary {
+        let address = address.to_string();
+        vdict! {
+            "kind" => classify_external_address(&address).name(),
+            "players" => private_address(&address),
+        }
     }
 }
 

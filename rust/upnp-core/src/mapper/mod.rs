@@ -20,6 +20,10 @@ mod ownership;
 pub mod policy;
 mod text;
 
+/// The players' view of a router's external address (for tools that show it before
+/// anything is mapped, as the node's status text does once it is).
+pub use text::private_address;
+
 use crate::discover::DiscoverOptions;
 use crate::pmp::PmpMethod;
 use crate::protocol::igd::Protocol;
