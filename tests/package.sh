@@ -163,10 +163,11 @@ else
   if unshare -n true 2>/dev/null; then isolate=(unshare -n); fi
   timeout 120 "${isolate[@]}" "$GODOT" --headless --path "$project" --import >"$stage/import.log" 2>&1
   import_status=$?
-  # Not a check of the zip: with Godot 4.6.3 this first editor run of a project that has
-  # the extension crashes at exit (SIGSEGV in the engine, status 134; whether the engine
-  # or the extension is at fault is not known yet) after the import is done and saved;
-  # the next run exits 0. Shown, for the guide's CI recipe to allow for it.
+  # Not a check of the zip: Godot 4.6.3 crashes at exit of this first editor run of a
+  # project with an extension that registers docs (SIGSEGV, status 134: the engine's
+  # godotengine/godot#111048, also without this extension's own registrations), after
+  # the import is done and saved; the next run exits 0, and so does this one with
+  # --frame-delay 800 (3 of 3 here; 100 and 300 still crash). Shown, not counted.
   echo "     godot --headless --import exited $import_status"
   check "the import registered the extension (.godot/extension_list.cfg)" \
     grep -qxF "res://$GDEXTENSION" "$project/.godot/extension_list.cfg"
