@@ -95,6 +95,18 @@ check "the section starts with its first line of text, not its heading" \
   starts_with_text "$(head -n1 <<<"$notes")"
 check "changelog-section.sh fails for a version CHANGELOG.md does not have" \
   fails bash .github/scripts/changelog-section.sh 0.0.0-none
+# A changelog with two releases: the older one's section is exactly its lines, and the
+# newest release is the first after a non-empty Unreleased.
+fixture=$(mktemp)
+printf '%s\n' '# Changelog' '' '## [Unreleased]' '' '- next' '' '## [1.1.0] - 2026-02-01' '' \
+  '### Fixed' '' '- b' '' '## [1.0.0] - 2026-01-01' '' '- a' '' '[Unreleased]: u' '[1.1.0]: v' >"$fixture"
+check "changelog-section.sh on a two-release fixture: 1.1.0's section is its own lines" \
+  same "$(bash .github/scripts/changelog-section.sh 1.1.0 "$fixture" | tr '\n' '|')" "### Fixed||- b|"
+check "changelog-section.sh on the fixture: the last section ends before the link definitions" \
+  same "$(bash .github/scripts/changelog-section.sh 1.0.0 "$fixture")" "- a"
+check "changelog-section.sh --newest on the fixture skips Unreleased" \
+  same "$(bash .github/scripts/changelog-section.sh --newest "$fixture")" "1.1.0"
+rm -f "$fixture"
 ((failed == 0)) || finish
 
 # --- bin/: libraries the .gdextension names ---
