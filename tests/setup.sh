@@ -23,6 +23,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 command -v ip >/dev/null || need+=(iproute2)
 command -v turnserver >/dev/null || need+=(coturn)
+command -v zip >/dev/null || need+=(zip)      # tests/package.sh: the release zip
+command -v unzip >/dev/null || need+=(unzip)
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq

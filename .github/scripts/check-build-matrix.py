@@ -2,11 +2,12 @@
 """Checks that the CI build matrix makes every library the addon's .gdextension names, each in
 exactly one job, and nothing else (needs PyYAML).
 
-Usage: check-build-matrix.py [WORKFLOW]   (default .github/workflows/ci.yml)
+Usage: check-build-matrix.py [WORKFLOW]   (default .github/workflows/build.yml)
 
-Expands jobs.build.strategy.matrix of .github/workflows/ci.yml (platform x profile, with the
-runner from `include`), asks build-lib.sh for each leg's file name, and compares that with
-the [libraries] of addons/godot-upnp/godot-upnp.gdextension.
+Expands jobs.build.strategy.matrix of .github/workflows/build.yml, the build that ci.yml and
+release.yml call (platform x profile, with the runner from `include`), asks build-lib.sh for
+each leg's file name, and compares that with the [libraries] of
+addons/godot-upnp/godot-upnp.gdextension.
 """
 
 import collections
@@ -18,7 +19,7 @@ import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / ".github/workflows/ci.yml"
+WORKFLOW = ROOT / ".github/workflows/build.yml"
 SCRIPTS = ROOT / ".github/scripts"
 
 

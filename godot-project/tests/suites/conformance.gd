@@ -1,16 +1,18 @@
 ## ClassDB of the classes under test equals the engine's UPNP / UPNPDevice (the dumps in
 ## tests/data, made with Godot 4.6.3), class names and our documented additions (the
-## IPv6 pinhole methods of the device) aside: methods (names, order, flags,
-## arguments, defaults, return info), properties (info and accessors), signals,
-## constants and enums. Where the engine's own class is loaded too, Variant types are
-## compared against it (JSON cannot tell int from float or String from StringName).
+## IPv6 pinhole methods of the device, the addon's version) aside: methods (names,
+## order, flags, arguments, defaults, return info), properties (info and accessors),
+## signals, constants and enums. Where the engine's own class is loaded too, Variant
+## types are compared against it (JSON cannot tell int from float or String from
+## StringName). The version the library reports is the one the .gdextension and the
+## workspace's Cargo.toml give.
 extends "res://tests/test_case.gd"
 
 const DUMPS := "res://tests/data"
 ## Our documented additions (the engine has no equivalent): left out of the comparison,
 ## checked to be there.
 const ADDITIONS := {
-	"UPNP": [],
+	"UPNP": ["get_version"],
 	"UPNPDevice": ["add_pinhole", "update_pinhole", "delete_pinhole", "get_firewall_status"],
 }
 
@@ -21,6 +23,37 @@ func test_upnp_matches_the_engine() -> void:
 
 func test_device_matches_the_engine() -> void:
 	_compare_class("UPNPDevice")
+
+
+func test_version_matches_the_release_files() -> void:
+	var info: Array = ClassDB.class_get_method_list(upnp_class, true).filter(
+		func(m): return m["name"] == "get_version"
+	)
+	if not check(info.size() == 1, "%s.get_version() is not registered" % upnp_class):
+		return
+	check((info[0]["flags"] & METHOD_FLAG_STATIC) != 0, "get_version() is static")
+	var version = new_upnp().call("get_version")
+	check(version is String and not version.is_empty(), "get_version(): %s" % var_to_str(version))
+	var gdextension := _version_in(
+		"res://addons/godot-upnp/godot-upnp.gdextension", "(?m)^; version (\\S+)$"
+	)
+	# The workspace's Cargo.toml sits one folder above the Godot project.
+	var cargo := _version_in(
+		ProjectSettings.globalize_path("res://").path_join("../Cargo.toml"),
+		'(?ms)^\\[workspace\\.package\\]$[^\\[]*?^version = "([^"]+)"$'
+	)
+	check_eq(version, gdextension, "get_version() against the .gdextension's version line")
+	check_eq(version, cargo, "get_version() against Cargo.toml's workspace version")
+
+
+## The first capture of `pattern` in the text of `path`, or "" (a failure recorded).
+func _version_in(path: String, pattern: String) -> String:
+	var text := FileAccess.get_file_as_string(path)
+	if not check(not text.is_empty(), "cannot read " + path):
+		return ""
+	var found := RegEx.create_from_string(pattern).search(text)
+	check(found != null, "no version in %s (%s)" % [path, pattern])
+	return found.get_string(1) if found else ""
 
 
 func _ours(engine_class: String) -> String:

@@ -293,4 +293,12 @@ impl Upnp {
     fn is_discover_ipv6(&self) -> bool {
         self.state().settings.ipv6
     }
+
+    /// The addon's version, e.g. [code]"0.1.0"[/code] (the release it comes from; also
+    /// the [code]; version[/code] line of [code]godot-upnp.gdextension[/code]). An
+    /// addition: the engine's class has no equivalent.
+    #[func]
+    fn get_version() -> GString {
+        GString::from(env!("CARGO_PKG_VERSION"))
+    }
 }
