@@ -45,6 +45,7 @@ stage gdformat  "$GDTOOLKIT_BIN/gdformat" --check godot-project
 stage gdlint    "$GDTOOLKIT_BIN/gdlint" godot-project
 stage testbed   cargo test --locked -p igd-tests
 stage godot     tests/godot/run.sh
+stage guide     tests/godot/readme-guide.sh
 
 echo
 printf '%s\n' "${summary[@]}"
