@@ -15,6 +15,8 @@
 #     quits. For each: port_mapped (or upnp_completed OK) arrived, the router's lease
 #     file holds the mapping for this computer, the status line is shown, and the
 #     mappings the node made are gone from the router once the game quits.
+# GUIDE_ZIP=path/to/godot-upnp-VERSION.zip installs the addon from that zip, as the guide's
+# install step says, instead of copying the freshly built addons/godot-upnp/.
 # Prints one "godot-tests: N passed, M failed" line; exits non-zero on failure. Needs root.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -83,10 +85,16 @@ jobs = yaml.safe_load(open(sys.argv[1]))["jobs"]
 sys.exit(0 if len(jobs) == 1 else 1)' "$WORK/blocks/ci.yml"
 
 # --- A fresh project, installed as the guide says ----------------------------------------
-rust/godot-upnp/build-addon.sh debug >"$OUT/build.log" 2>&1 || { fail "build-addon.sh (see $OUT/build.log)"; finish; }
-mkdir -p "$GAME/addons"
+mkdir -p "$GAME"
 printf 'config_version=5\n\n[application]\n\nconfig/name="Guide test"\n' >"$GAME/project.godot"
-cp -r addons/godot-upnp "$GAME/addons/"
+if [[ -n ${GUIDE_ZIP:-} ]]; then
+  # The install step itself: the release zip extracted into the project's folder.
+  check "the zip $GUIDE_ZIP extracts addons/godot-upnp/ into the project" \
+    bash -c 'unzip -q "$1" -d "$2" && test -f "$2/addons/godot-upnp/godot-upnp.gdextension"' _ "$GUIDE_ZIP" "$GAME"
+else
+  rust/godot-upnp/build-addon.sh debug >"$OUT/build.log" 2>&1 || { fail "build-addon.sh (see $OUT/build.log)"; finish; }
+  mkdir -p "$GAME/addons" && cp -r addons/godot-upnp "$GAME/addons/"
+fi
 cp godot-project/tests/readme_guide_runner.gd "$GAME/"
 cat >"$GAME/class_exists.gd" <<'EOF'
 extends SceneTree
