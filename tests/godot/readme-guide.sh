@@ -37,7 +37,7 @@ GAME=$WORK/game
 passed=0 failed=0
 t0=$SECONDS
 
-trap 'tests/testbed/igd-down.sh "${BED[@]}" 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'tests/testbed/igd-down.sh "${BED[@]}" 2>/dev/null; rm -rf "$WORK" "$IGD_STATE_DIR"' EXIT
 
 ok() { echo "ok   $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL $*"; failed=$((failed + 1)); }
