@@ -75,6 +75,7 @@ stage godot     tests/godot/run.sh
 stage edhelp    tests/godot/editor-help.sh
 stage webguard  tests/godot/web-guard.sh
 stage netcheck  tests/godot/network-check.sh
+stage guide     tests/godot/readme-guide.sh
 stage package   tests/package.sh
 bg_wait xplat-build
 stage xplat-run env XPLAT_PHASE=run tests/xplat.sh
