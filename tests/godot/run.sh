@@ -18,7 +18,8 @@
 #   - IPv6 pinholes through RustUPNPDevice on a bed of their own (pinholes suite):
 #     status, add/update/delete checked in the router's nft rules, a datagram and a TCP
 #     connection from the WAN host to the client's IPv6 address arriving only while the
-#     pinhole exists, bad input;
+#     pinhole exists, bad input; then UPNPPortMapper's own pinholes (ipv6) until stop()
+#     and after a router reboot;
 #   - a panic injected into our code (panic suite); 10,000 add/delete cycles against a
 #     simulated router with resident memory measured (memory suite); the router among
 #     misbehaving LAN devices (hostile_lan suite, tests/godot/hostile-lan.sh);

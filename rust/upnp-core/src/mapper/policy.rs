@@ -1098,6 +1098,7 @@ impl Policy {
             }
             Err(e) if e.upnp_code() == Some(714) => {
                 self.lose(i, "the router no longer has the mapping");
+                self.router_forgot();
                 self.start_attempt(i);
             }
             Err(e) if is_transport(&e) => {
@@ -1163,6 +1164,7 @@ impl Policy {
                 match reason {
                     Some(reason) => {
                         self.lose(i, reason);
+                        self.router_forgot();
                         self.hold(i, renewed);
                     }
                     None => self.slots[i].state = SlotState::Held(renewed),

@@ -6,9 +6,9 @@
 //! It runs beside the IPv4 slots on requests of its own and never decides the status:
 //! a failure here changes only the IPv6 part of the status line. Pinholes are renewed at
 //! half their lease; the IPv4 path's checks (timed, or the owner's refresh) renew them
-//! too, which is how a rebooted router's loss is found (`UpdatePinhole` refused, a PCP
-//! epoch that went back, as for IPv4 PCP mappings): they are then opened again and
-//! reported again. They are removed at stop with the IPv4 mappings.
+//! too (at once when that check found an IPv4 mapping forgotten), which is how a
+//! rebooted router's loss is found (`UpdatePinhole` refused, a PCP epoch that went back,
+//! as for IPv4 PCP mappings): they are then opened again and reported again. They are removed at stop with the IPv4 mappings.
 
 use super::*;
 use crate::protocol::pinhole::{FirewallStatus, MAX_LEASE_SECONDS};
@@ -58,6 +58,8 @@ pub(super) struct V6 {
     looking: bool,
     looked_at: Option<Instant>,
     holes: Vec<Hole>,
+    /// When the current (or last) check began.
+    checked_at: Option<Instant>,
 }
 
 impl V6 {
@@ -166,6 +168,7 @@ impl Policy {
         if !self.settings.ipv6 {
             return;
         }
+        self.v6.checked_at = Some(now);
         if !matches!(self.v6.state, State::Open(_)) {
             if self.v6.looked_at.is_none_or(|at| now >= at + PINHOLE_LOOKUP_INTERVAL) {
                 self.look_for_pinholes(now);
@@ -185,6 +188,20 @@ impl Policy {
                         self.open_pinhole(i, now);
                     }
                 }
+            }
+        }
+    }
+
+    /// The IPv4 path found that the router forgot a mapping (a reboot, a reset): each
+    /// pinhole not renewed (or made) since the check began is renewed now, whatever its
+    /// interval, which finds whether the router forgot it too and opens it again.
+    pub(super) fn router_forgot(&mut self) {
+        let since = self.v6.checked_at;
+        for i in 0..self.v6.holes.len() {
+            let hole = &self.v6.holes[i];
+            let stale = matches!(&hole.state, HoleState::Open(o) if since.is_none_or(|at| o.renewed_at < at));
+            if !hole.busy && stale {
+                self.renew_pinhole(i);
             }
         }
     }
