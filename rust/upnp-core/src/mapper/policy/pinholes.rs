@@ -161,7 +161,7 @@ impl Policy {
         self.queue.push_back(Job { slot: None, request: Request::FindPinholes });
     }
 
-    /// At each check: renews the open pinholes (which finds those a router forgot), asks
+    /// At each check: renews the open UPnP pinholes (which finds those a router forgot), asks
     /// again for the missing and refused ones, and looks for the service again where
     /// none was found (at most every [`PINHOLE_LOOKUP_INTERVAL`]).
     pub(super) fn check_pinholes(&mut self, now: Instant) {
@@ -181,6 +181,11 @@ impl Policy {
                 continue;
             }
             match &hole.state {
+                // PCP pinholes are renewed only when due (or when the router forgot an
+                // IPv4 mapping): miniupnpd 2.3.1 refuses to delete a renewed one
+                // (NOT_AUTHORIZED; tests/igd/tests/pmp.rs), so a game that stops before
+                // half the lifetime leaves none behind.
+                HoleState::Open(Opened { via: HoleVia::Pcp(_), .. }) => {}
                 HoleState::Open(open) if now >= open.renewed_at + MIN_RENEW_INTERVAL => self.renew_pinhole(i),
                 HoleState::Open(_) => {}
                 HoleState::Missing | HoleState::Refused(_) => {

@@ -1009,14 +1009,25 @@ fn pcp_pinholes_are_renewed_and_a_restart_is_found_by_the_epoch() {
     run.collect();
     run.answer(|r| matches!(r, Request::RenewPinholePcp(..)), Reply::Pmp(Ok(pcp_pinhole(Protocol::Udp, 600, 1300))));
     assert_eq!(pinholes_mapped(&run).len(), 1);
-    // The next one: the epoch went back (a restart), the renewal made it again: reported.
-    run.now += Duration::from_secs(300);
-    run.policy.handle_timeout(run.now);
+    // A timed check leaves it alone (miniupnpd cannot delete a renewed PCP pinhole, so it
+    // is renewed only when due)...
+    let renewals = run.count(|r| matches!(r, Request::RenewPinholePcp(..)));
+    run.now += Duration::from_secs(100);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(|r| matches!(r, Request::RenewPinholePcp(..))), renewals);
+    // ...unless it finds an IPv4 mapping forgotten: renewed then; the epoch went back (a
+    // restart), the renewal made it again: reported.
+    run.now += Duration::from_secs(2);
+    run.policy.handle_refresh(run.now);
     run.collect();
     run.serve(&|r| match r {
+        Request::Check(..) => Reply::Checked(Err(upnp_error(714))),
         Request::RenewPinholePcp(..) => Reply::Pmp(Ok(pcp_pinhole(Protocol::Udp, 600, 3))),
         other => healthy(3600)(other),
     });
+    assert_eq!(run.count(|r| matches!(r, Request::RenewPinholePcp(..))), renewals + 1);
     assert_eq!(pinholes_mapped(&run).len(), 2);
     // Stopped: deleted with lifetime 0 at the same server.
     run.policy.handle_stop();
