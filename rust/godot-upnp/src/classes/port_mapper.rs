@@ -27,9 +27,11 @@ const WARM_START_FILE: &str = "user://upnp_port_mapper_gateway.txt";
 /// [member auto_start]). It finds the router (remembering it for the next run), maps the
 /// port for each protocol (choosing another port when the port is taken), renews the
 /// mapping, re-adds it when the router forgets it, follows the external address, and
-/// removes the mapping when the node leaves the tree. All network work runs on a thread
-/// of its own; results arrive as signals on the main thread. Like every node in the scene
-/// tree it belongs to the main thread: its methods called from another thread print an
+/// removes the mapping when the node leaves the tree. With [member ipv6] (on by default)
+/// it opens the port for IPv6 players too, as pinholes through the router's IPv6
+/// firewall. All network work runs on a thread of its own; results arrive as signals on
+/// the main thread. Like every node in the scene tree it belongs to the main thread: its
+/// methods called from another thread print an
 /// error and do nothing (use [method Object.call_deferred] or the signals).
 ///
 /// A property out of range makes [method start] fail at once: one error line, the status
@@ -301,7 +303,8 @@ impl PortMapper {
         this.bind().status
     }
 
-    /// One line a game can show, e.g. "UDP 3928 open on 11.22.33.44 (UPnP)".
+    /// One line a game can show, e.g. "UDP 3928 open on 11.22.33.44 (UPnP)", followed by
+    /// what IPv6 players can reach when [member ipv6] is on (see there).
     #[func(gd_self)]
     fn get_status_text(this: Gd<Self>) -> GString {
         if !on_owner_thread(&this, "get_status_text") {
