@@ -31,8 +31,8 @@ const WARM_START_FILE: &str = "user://upnp_port_mapper_gateway.txt";
 /// it opens the port for IPv6 players too, as pinholes through the router's IPv6
 /// firewall. All network work runs on a thread of its own; results arrive as signals on
 /// the main thread. Like every node in the scene tree it belongs to the main thread: its
-/// methods called from another thread print an
-/// error and do nothing (use [method Object.call_deferred] or the signals).
+/// methods called from another thread print an error and do nothing (use
+/// [method Object.call_deferred] or the signals).
 ///
 /// A property out of range makes [method start] fail at once: one error line, the status
 /// text says which property, and [signal upnp_completed] carries

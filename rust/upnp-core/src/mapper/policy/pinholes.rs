@@ -133,6 +133,37 @@ enum HoleVia {
 }
 
 impl Opened {
+    /// What a granted `AddPinhole` or PCP MAP opened (`None` for any other answer).
+    fn by(request: &Request, reply: &Reply, now: Instant) -> Option<Opened> {
+        match (request, reply) {
+            (Request::AddPinhole(_, pinhole, lease), Reply::PinholeId(Ok(id))) => Some(Opened {
+                address: pinhole.internal_client,
+                port: pinhole.internal_port,
+                via: HoleVia::Upnp { id: *id, pinhole: pinhole.clone(), lease: *lease },
+                renewed_at: now,
+                renew_at: renew_time(*lease, now),
+            }),
+            (Request::MapPinholePcp(..), Reply::Pmp(Ok(mapping))) => Some(Opened::pcp(mapping.clone(), now)),
+            _ => None,
+        }
+    }
+
+    /// A PCP pinhole: RFC 6887 §11.3, for an IPv6 internal address the "external" one is
+    /// our own (unspecified when the answer named none).
+    fn pcp(mapping: PmpMapping, now: Instant) -> Opened {
+        let address = match mapping.external_address {
+            Some(IpAddr::V6(address)) => address,
+            _ => Ipv6Addr::UNSPECIFIED,
+        };
+        Opened {
+            address,
+            port: mapping.external_port,
+            renewed_at: now,
+            renew_at: renew_time(mapping.lifetime_secs, now),
+            via: HoleVia::Pcp(mapping),
+        }
+    }
+
     fn method(&self) -> Method {
         match self.via {
             HoleVia::Upnp { .. } => Method::UpnpPinhole,
@@ -299,18 +330,10 @@ impl Policy {
         let Some(i) = self.hole_of(&request) else { return };
         self.v6.holes[i].busy = false;
         let state = std::mem::replace(&mut self.v6.holes[i].state, HoleState::Missing);
+        if let Some(opened) = Opened::by(&request, &reply, now) {
+            return self.pinhole_opened(i, opened);
+        }
         match (state, request, reply) {
-            (_, Request::AddPinhole(_, pinhole, lease), Reply::PinholeId(Ok(id))) => {
-                let opened = Opened {
-                    address: pinhole.internal_client,
-                    port: pinhole.internal_port,
-                    via: HoleVia::Upnp { id, pinhole, lease },
-                    renewed_at: now,
-                    renew_at: renew_time(lease, now),
-                };
-                self.pinhole_opened(i, opened);
-            }
-            (_, Request::MapPinholePcp(..), Reply::Pmp(Ok(mapping))) => self.pcp_pinhole(i, mapping, now),
             (HoleState::Open(open), Request::RenewPinholePcp(..), Reply::Pmp(Ok(renewed))) => {
                 let HoleVia::Pcp(mapping) = &open.via else { return };
                 let elapsed = now.saturating_duration_since(open.renewed_at);
@@ -318,7 +341,7 @@ impl Policy {
                     || renewed.external_port != mapping.external_port;
                 if forgotten {
                     // Made again by the renewal: reported again.
-                    self.pcp_pinhole(i, renewed, now);
+                    self.pinhole_opened(i, Opened::pcp(renewed, now));
                 } else {
                     let renew_at = renew_time(renewed.lifetime_secs, now);
                     let via = HoleVia::Pcp(renewed);
@@ -345,8 +368,11 @@ impl Policy {
                 self.display();
                 self.open_pinhole(i, now);
             }
-            (_, Request::MapPinholePcp(..), Reply::Pmp(Err(Error::PmpUnavailable(_)))) => {
-                // Nothing answers PCP at the router's IPv6 address.
+            (_, Request::MapPinholePcp(..), Reply::Pmp(Err(Error::PmpUnavailable(_))))
+                if self.v6.holes.iter().all(|h| !h.busy && !matches!(h.state, HoleState::Open(_))) =>
+            {
+                // Nothing answers PCP at the router's IPv6 address (and nothing was opened
+                // there, which would have to be removed).
                 self.v6.state = State::NoService;
                 self.v6.holes.clear();
                 self.display();
@@ -360,25 +386,13 @@ impl Policy {
         }
     }
 
-    fn pcp_pinhole(&mut self, i: usize, mapping: PmpMapping, now: Instant) {
-        // RFC 6887 §11.3: for an IPv6 internal address the "external" one is our own.
-        let Some(IpAddr::V6(address)) = mapping.external_address else {
-            self.v6.holes[i].state = HoleState::Refused("the router's PCP answer named no IPv6 address".into());
-            return self.display();
-        };
-        let opened = Opened {
-            address,
-            port: mapping.external_port,
-            renewed_at: now,
-            renew_at: renew_time(mapping.lifetime_secs, now),
-            via: HoleVia::Pcp(mapping),
-        };
-        self.pinhole_opened(i, opened);
-    }
-
     /// A pinhole is open (first time, or again after a loss): the status first, then the
     /// event.
     fn pinhole_opened(&mut self, i: usize, opened: Opened) {
+        if opened.address.is_unspecified() {
+            self.v6.holes[i].state = HoleState::Refused("the router's PCP answer named no IPv6 address".into());
+            return self.display();
+        }
         let event = Event::Mapped {
             external_address: opened.address.to_string(),
             external_port: opened.port,
@@ -432,32 +446,10 @@ impl Policy {
 
     /// A pinhole request answered once stopping: what it opened is removed too.
     pub(super) fn pinhole_landed(&mut self, request: &Request, reply: Reply, now: Instant) {
-        let landed = matches!(
-            (request, &reply),
-            (Request::AddPinhole(..), Reply::PinholeId(Ok(_))) | (Request::MapPinholePcp(..), Reply::Pmp(Ok(_)))
-        );
-        if !landed {
-            return;
-        }
-        let Some(i) = self.hole_of(request) else { return };
-        match (request, reply) {
-            (Request::AddPinhole(_, pinhole, lease), Reply::PinholeId(Ok(id))) => {
-                let (address, port, lease) = (pinhole.internal_client, pinhole.internal_port, *lease);
-                let via = HoleVia::Upnp { id, pinhole: pinhole.clone(), lease };
-                self.v6.holes[i].state =
-                    HoleState::Open(Opened { address, port, via, renewed_at: now, renew_at: None });
-            }
-            (Request::MapPinholePcp(..), Reply::Pmp(Ok(mapping))) => {
-                let address = match mapping.external_address {
-                    Some(IpAddr::V6(a)) => a,
-                    _ => Ipv6Addr::UNSPECIFIED,
-                };
-                let port = mapping.external_port;
-                let via = HoleVia::Pcp(mapping);
-                self.v6.holes[i].state =
-                    HoleState::Open(Opened { address, port, via, renewed_at: now, renew_at: None });
-            }
-            _ => {}
+        if let Some(opened) = Opened::by(request, &reply, now)
+            && let Some(i) = self.hole_of(request)
+        {
+            self.v6.holes[i].state = HoleState::Open(opened);
         }
     }
 

@@ -1035,14 +1035,35 @@ fn pcp_pinholes_are_renewed_and_a_restart_is_found_by_the_epoch() {
     assert!(run.out.iter().any(|j| matches!(&j.request, Request::UnmapPinholePcp(s, m) if s.to_string() == ROUTER6 && m.protocol == Protocol::Udp)), "{:?}", run.out);
     run.serve(&healthy(3600));
     assert!(run.policy.is_done());
-    // A router that does not answer PCP over IPv6 offers no pinholes.
-    let mut run = Run::new(v6(&[Protocol::Udp]));
+    // A router that does not answer PCP over IPv6 offers no pinholes (said once both
+    // protocols' requests are answered).
+    let mut run = Run::new(v6(&[Protocol::Udp, Protocol::Tcp]));
+    run.answer(is_find_pinholes, pcp.clone());
+    let silent = || Reply::Pmp(Err(Error::PmpUnavailable("silent".into())));
+    run.answer(|r| matches!(r, Request::MapPinholePcp(..)), silent());
+    assert!(run.out.iter().any(|j| matches!(j.request, Request::MapPinholePcp(..))), "{:?}", run.out);
+    run.answer(|r| matches!(r, Request::MapPinholePcp(..)), silent());
+    mapped(&mut run);
+    assert_eq!(last_status(&run), (Status::Mapped, format!("{BOTH_OPEN}; {}", text::IPV6_NO_SERVICE)));
+    // One unanswered, the other granted: the granted one is kept (and removed at stop).
+    let mut run = Run::new(v6(&[Protocol::Udp, Protocol::Tcp]));
     run.answer(is_find_pinholes, pcp);
-    run.answer(|r| matches!(r, Request::MapPinholePcp(..)), Reply::Pmp(Err(Error::PmpUnavailable("silent".into()))));
+    run.answer(|r| matches!(r, Request::MapPinholePcp(_, Protocol::Udp, ..)), silent());
+    run.answer(
+        |r| matches!(r, Request::MapPinholePcp(_, Protocol::Tcp, ..)),
+        Reply::Pmp(Ok(pcp_pinhole(Protocol::Tcp, 600, 100))),
+    );
     mapped(&mut run);
     assert_eq!(
         last_status(&run),
-        (Status::Mapped, format!("UDP 41100 open on 11.22.33.44 (UPnP); {}", text::IPV6_NO_SERVICE))
+        (Status::Mapped, format!("{BOTH_OPEN}; IPv6 fd77::2 (TCP only) open (PCP pinholes)"))
+    );
+    run.policy.handle_stop();
+    run.collect();
+    assert!(
+        run.out.iter().any(|j| matches!(&j.request, Request::UnmapPinholePcp(_, m) if m.protocol == Protocol::Tcp)),
+        "{:?}",
+        run.out
     );
 }
 
