@@ -275,12 +275,14 @@ func _restart_router() -> int:
 	return returned if status == 0 else -1
 
 
-## A mapper in the tree, UDP and TCP; its signals append [name, ticks_usec, details] to `events`.
+## A mapper in the tree, UDP and TCP, IPv4 only (the numbers are the IPv4 path's, as
+## before the ipv6 property); its signals append [name, ticks_usec, details] to `events`.
 func _mapper(port: int, events: Array) -> Node:
 	var node: Node = ClassDB.instantiate("UPNPPortMapper")
 	node.port = port
 	node.description = "bench mapper"
 	node.lease_duration = 3600
+	node.ipv6 = false
 	node.upnp_completed.connect(
 		func(code): events.append(["completed", Time.get_ticks_usec(), code])
 	)

@@ -18,7 +18,8 @@
 #   - IPv6 pinholes through RustUPNPDevice on a bed of their own (pinholes suite):
 #     status, add/update/delete checked in the router's nft rules, a datagram and a TCP
 #     connection from the WAN host to the client's IPv6 address arriving only while the
-#     pinhole exists, bad input;
+#     pinhole exists, bad input; then UPNPPortMapper's own pinholes (ipv6) until stop()
+#     and after a router reboot, and by PCP on the UPnP-off bed (port_mapper_pcp6);
 #   - a panic injected into our code (panic suite); 10,000 add/delete cycles against a
 #     simulated router with resident memory measured (memory suite); the router among
 #     misbehaving LAN devices (hostile_lan suite, tests/godot/hostile-lan.sh);
@@ -148,6 +149,7 @@ tests/godot/hostile-lan.sh up gd-hostile-c "$OUT" || exit 1
 godot hostile hostile-lan --suite=hostile_lan PORT_BASE=48000
 tests/godot/hostile-lan.sh down gd-hostile-c "$OUT"
 godot pmp mapper-pmp --suite=port_mapper_pmp PORT_BASE=47000
+godot pmp mapper-pcp6 --suite=port_mapper_pcp6 PORT_BASE=47100
 godot off mapper-off --suite=port_mapper_off PORT_BASE=47000
 godot private mapper-private --suite=port_mapper_private PORT_BASE=47000
 godot fwd forwarding --suite=forwarding PORT_BASE=49000

@@ -3,8 +3,10 @@
 ## checked in the router's own firewall rules (what miniupnpd puts in `inet igd
 ## miniupnpd`), and on the wire: the WAN host sends a datagram and opens a TCP connection
 ## to the client's IPv6 address, dropped by the router without a pinhole and let through
-## with one. Bad input gives the documented codes and one error line each.
-extends "res://tests/forwarding_case.gd"
+## with one. Bad input gives the documented codes and one error line each. Then
+## UPNPPortMapper with ipv6 on: its pinholes in the router's rules and on the wire until
+## stop(), and opened again after a router reboot.
+extends "res://tests/pinhole_case.gd"
 
 
 ## The gateway found by an IPv6 discovery (its URLs are IPv6, so requests come from the
@@ -23,89 +25,6 @@ func _gateway6() -> RefCounted:
 ## `code` as add_pinhole returns a failure: the UPNPResult negated.
 func _failed(code_name: String) -> int:
 	return -upnp_const(code_name)
-
-
-## The router's pinhole rules: [{"id", "expires_at_uptime", "rule"}], read as
-## tests/igd's Bed::pinhole_rules does: the netlink dump gives each rule's handle and its
-## userdata ("pinhole-ID ts-EXPIRY:..."), the listing after it each rule ending in
-## "# handle N".
-func _pinhole_rules() -> Array:
-	var output := []
-	var status := OS.execute(
-		"ip",
-		[
-			"netns",
-			"exec",
-			bed_value("IGD_ROUTER_NS"),
-			"nft",
-			"-a",
-			"--debug=netlink",
-			"list",
-			"chain",
-			"inet",
-			"igd",
-			"miniupnpd"
-		],
-		output
-	)
-	check_eq(status, 0, "nft list chain")
-	var userdata := {}
-	var handle := ""
-	var rules := []
-	for line in "".join(output).split("\n"):
-		var text := line.strip_edges()
-		if line.begins_with("inet igd miniupnpd "):
-			handle = line.trim_prefix("inet igd miniupnpd ").split(" ")[0]
-		elif text.begins_with("userdata = { ") and handle:
-			userdata[handle] = text.trim_prefix("userdata = { ").trim_suffix("}").strip_edges()
-		elif " # handle " in text:
-			var parts := text.rsplit(" # handle ", true, 1)
-			var data: String = userdata.get(parts[1], "")
-			if data.begins_with("pinhole-") and " ts-" in data:
-				var fields := data.trim_prefix("pinhole-").split(" ts-", true, 1)
-				rules.append(
-					{
-						"id": int(fields[0]),
-						"expires_at_uptime": int(fields[1].split(":")[0]),
-						"rule": parts[0]
-					}
-				)
-	return rules
-
-
-## The pinhole rules that let `proto` in to the client's IPv6 address and `port`.
-func _rules_for(port: int, proto: String) -> Array:
-	var address := "0x" + "".join(_expanded(bed_value("IGD_CLIENT_IP6")))
-	var number := "0x11" if proto == "UDP" else "0x6"
-	return _pinhole_rules().filter(
-		func(r):
-			return (
-				("th dport %d " % port) in r.rule
-				and ("@nh,192,128 %s " % address) in r.rule
-				and ("@nh,48,8 %s accept" % number) in r.rule
-			)
-	)
-
-
-## An IPv6 address's eight groups, four hex digits each ("fd77::2" -> fd77 0000 ... 0002).
-func _expanded(address: String) -> PackedStringArray:
-	var halves := address.split("::")
-	var head := halves[0].split(":", false)
-	var tail := halves[1].split(":", false) if halves.size() > 1 else PackedStringArray()
-	var groups := PackedStringArray(head)
-	for i in 8 - head.size() - tail.size():
-		groups.append("0")
-	groups.append_array(tail)
-	for i in groups.size():
-		groups[i] = groups[i].lpad(4, "0")
-	return groups
-
-
-## Seconds until miniupnpd removes `rule` (the namespaces share the kernel's uptime).
-func _seconds_left(rule: Dictionary) -> int:
-	var file := FileAccess.open("/proc/uptime", FileAccess.READ)
-	var uptime := float(file.get_line().split(" ")[0]) if file != null else 0.0
-	return rule.expires_at_uptime - int(uptime)
 
 
 func test_firewall_status() -> void:
@@ -370,3 +289,98 @@ func test_bad_input_gives_the_documented_codes_and_one_line() -> void:
 		check_eq(got, upnp_const("UPNP_RESULT_" + entry[2]), entry[0])
 	for proto in PROTOCOLS:
 		check_eq(_rules_for(p, proto).size(), 0, "no %s pinhole rule after bad input" % proto)
+
+
+## How many pinholes for `p` the router's daemon added since its last restart (its log:
+## the rules of the old daemon's pinholes are flushed by the restart, so the rules alone
+## cannot tell new from old).
+func _added_since_restart(p: int) -> int:
+	var log := FileAccess.get_file_as_string(bed_value("IGD_STATE_DIR").path_join("miniupnpd.log"))
+	var since := log.get_slice("=== igd-restart.sh", log.get_slice_count("=== igd-restart.sh") - 1)
+	return since.count(
+		"AddPinhole: (inbound) from []:0 to [%s]:%d " % [bed_value("IGD_CLIENT_IP6"), p]
+	)
+
+
+func test_the_port_mapper_opens_pinholes_until_stop() -> void:
+	var p := port(10)
+	var client6 := bed_value("IGD_CLIENT_IP6")
+	var listener := Listener.new()
+	check_eq(listener.open(p), OK, "listening on port %d" % p)
+	var node := _pinhole_mapper(p)
+	var seen := _record(node)
+	var pinholes := _watch_pinholes(node, UPNP_PINHOLE)
+	var started := Time.get_ticks_usec()
+	node.start()
+	await _wait_until(func(): return pinholes.list.size() >= 2 and seen.has("completed"), WAIT_MS)
+	if pinholes.first_usec != 0:
+		print(
+			(
+				"     UPNPPortMapper: start() -> first IPv6 pinhole port_mapped in %.1f ms"
+				% [(pinholes.first_usec - started) / 1000.0]
+			)
+		)
+	check_eq(seen.get("completed"), 0, "upnp_completed")
+	var got: Array = pinholes.list.duplicate()
+	got.sort()
+	check_eq(
+		got, [[client6, p, "TCP", UPNP_PINHOLE], [client6, p, "UDP", UPNP_PINHOLE]], "pinholes"
+	)
+	# Each pinhole's handler already read it in the status line; IPv4 stays as it was.
+	for entry in seen.status_at:
+		if entry[0] == "port_mapped" and client6 in entry[2]:
+			check_eq(entry[1], node.STATUS_MAPPED, "status inside a pinhole's port_mapped")
+	check_eq(node.get_status(), node.STATUS_MAPPED, "status")
+	check_eq(
+		node.get_status_text(),
+		(
+			"UDP %d, TCP %d open on %s (UPnP); IPv6 %s open (UPnP pinholes)"
+			% [p, p, bed_value("IGD_EXT_IP"), client6]
+		),
+		"status text"
+	)
+	check_eq(node.get_external_address(), bed_value("IGD_EXT_IP"), "external address (IPv4)")
+	check_eq(node.get_mapped_port("UDP"), p, "mapped port (IPv4)")
+	_check_rules(p, 1, "running")
+	_check_forwarding(await _probe(listener, p, 3, client6), true, "to the node's pinholes")
+	node.stop()
+	await _wait_until(func(): return node.get_status() == node.STATUS_STOPPED, 6000)
+	check_eq(node.get_status(), node.STATUS_STOPPED, "status after stop()")
+	_check_rules(p, 0, "after stop()")
+	_check_dropped(await _probe(listener, p, 1, client6), "after stop()")
+	node.free()
+	listener.close()
+
+
+func test_the_port_mapper_opens_pinholes_again_after_a_router_reboot() -> void:
+	var p := port(11)
+	var client6 := bed_value("IGD_CLIENT_IP6")
+	var listener := Listener.new()
+	check_eq(listener.open(p), OK, "listening on port %d" % p)
+	var node := _pinhole_mapper(p)
+	var seen := _record(node)
+	var pinholes := _watch_pinholes(node, UPNP_PINHOLE)
+	node.start()
+	await _wait_until(func(): return pinholes.list.size() >= 2 and seen.has("completed"), WAIT_MS)
+	check_eq(pinholes.list.size(), 2, "pinholes before the reboot")
+	restart_router({"IGD_CLEAR_LEASES": "1"})
+	var rebooted := Time.get_ticks_usec()
+	# Found at the next check (every 2 s): the IPv4 mappings are gone, so the pinholes
+	# are renewed at once, refused, and added again.
+	await _wait_until(func(): return pinholes.list.size() >= 4, 15000)
+	check_eq(pinholes.list.size(), 4, "pinholes reported again after the reboot")
+	print(
+		(
+			"     UPNPPortMapper: router reboot -> IPv6 pinholes reported again in %.1f ms"
+			% [(Time.get_ticks_usec() - rebooted) / 1000.0]
+		)
+	)
+	_check_rules(p, 1, "opened again")
+	check_eq(_added_since_restart(p), 2, "AddPinhole requests the restarted router got")
+	_check_forwarding(await _probe(listener, p, 3, client6), true, "after the reboot")
+	check_eq(node.get_status(), node.STATUS_MAPPED, "status after the reboot")
+	node.stop()
+	await _wait_until(func(): return node.get_status() == node.STATUS_STOPPED, 6000)
+	_check_rules(p, 0, "after stop()")
+	node.free()
+	listener.close()

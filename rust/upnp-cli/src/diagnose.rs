@@ -283,6 +283,7 @@ mod tests {
             ipv4: vec!["10.77.0.2".parse().unwrap()],
             ipv6: Vec::new(),
             gateway_v4: gateway.map(|g| g.parse().unwrap()),
+            gateway_v6: None,
             usable: true,
             loopback: false,
             point_to_point: false,

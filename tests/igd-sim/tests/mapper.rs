@@ -33,6 +33,8 @@ fn config(ssdp: SocketAddr, protocols: &[Protocol]) -> MapperConfig {
             remove_on_stop: true,
             allow_nat_pmp: false,
             stun_server: None,
+            // IPv4 only: the simulator serves no IPv6 firewall, and no IPv6 search is wanted.
+            ipv6: false,
         },
         discover: DiscoverOptions {
             timeout: Duration::from_millis(500),

@@ -294,6 +294,8 @@ mod mapper {
                 remove_on_stop: true,
                 allow_nat_pmp: false,
                 stun_server: None,
+                // IPv4 only: the simulator serves no IPv6 firewall, and no IPv6 search is wanted.
+                ipv6: false,
             },
             discover: options(sim, upnp_core::protocol::ssdp::DEFAULT_FILTER),
             warm_description_url: None,

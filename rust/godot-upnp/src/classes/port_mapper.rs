@@ -27,10 +27,12 @@ const WARM_START_FILE: &str = "user://upnp_port_mapper_gateway.txt";
 /// [member auto_start]). It finds the router (remembering it for the next run), maps the
 /// port for each protocol (choosing another port when the port is taken), renews the
 /// mapping, re-adds it when the router forgets it, follows the external address, and
-/// removes the mapping when the node leaves the tree. All network work runs on a thread
-/// of its own; results arrive as signals on the main thread. Like every node in the scene
-/// tree it belongs to the main thread: its methods called from another thread print an
-/// error and do nothing (use [method Object.call_deferred] or the signals).
+/// removes the mapping when the node leaves the tree. With [member ipv6] (on by default)
+/// it opens the port for IPv6 players too, as pinholes through the router's IPv6
+/// firewall. All network work runs on a thread of its own; results arrive as signals on
+/// the main thread. Like every node in the scene tree it belongs to the main thread: its
+/// methods called from another thread print an error and do nothing (use
+/// [method Object.call_deferred] or the signals).
 ///
 /// A property out of range makes [method start] fail at once: one error line, the status
 /// text says which property, and [signal upnp_completed] carries
@@ -107,6 +109,23 @@ pub struct PortMapper {
     /// unless this is set.
     #[export]
     stun_server: GString,
+    /// Whether to open the port for IPv6 players too: where the router offers pinholes
+    /// through its IPv6 firewall (UPnP's WANIPv6FirewallControl with the firewall on and
+    /// pinholes allowed, else PCP over IPv6), the node opens [member internal_port] (or
+    /// [member port]) for each protocol to each of this computer's IPv6 addresses a player
+    /// could reach (global, and unique-local [code]fc00::/7[/code]; not link-local; at most
+    /// 4), renews the pinholes, opens them again after a router reboot and removes them
+    /// with the mappings. Each open pinhole emits [signal port_mapped] with the IPv6
+    /// address and the method [code]"UPnP IPv6 pinhole"[/code] or
+    /// [code]"PCP IPv6 pinhole"[/code]. IPv6 never changes [method get_status] (which is
+    /// about the IPv4 mappings); [method get_status_text] adds what IPv6 players can reach,
+    /// e.g. "UDP 3928 open on 11.22.33.44 (UPnP); IPv6 2001:db8::2 open (UPnP pinhole)",
+    /// "IPv6 open (router firewall off)" or "IPv6: the router offers no pinholes"
+    /// (nothing when this computer has no such IPv6 address). The router is looked for
+    /// over IPv6 in parallel with the IPv4 search; the IPv4 result never waits for it.
+    #[export]
+    #[init(val = true)]
+    ipv6: bool,
     mapper: Option<Mapper>,
     status: i32,
     status_text: GString,
@@ -194,7 +213,11 @@ impl PortMapper {
     fn upnp_completed(error: i32);
 
     /// Emitted when a protocol's port is open: the router's external address, the external
-    /// port it gave, "UDP" or "TCP", and the method ("UPnP", "NAT-PMP" or "PCP").
+    /// port it gave, "UDP" or "TCP", and the method ("UPnP", "NAT-PMP" or "PCP"). With
+    /// [member ipv6], also for each IPv6 pinhole opened (first time, or again after the
+    /// router lost it): this computer's IPv6 address, the port, the protocol and the
+    /// method "UPnP IPv6 pinhole" or "PCP IPv6 pinhole". A pinhole does not change
+    /// [method get_external_address] or [method get_mapped_port].
     #[signal]
     fn port_mapped(external_address: GString, external_port: i32, protocol: GString, method: GString);
 
@@ -280,7 +303,8 @@ impl PortMapper {
         this.bind().status
     }
 
-    /// One line a game can show, e.g. "UDP 3928 open on 11.22.33.44 (UPnP)".
+    /// One line a game can show, e.g. "UDP 3928 open on 11.22.33.44 (UPnP)", followed by
+    /// what IPv6 players can reach when [member ipv6] is on (see there).
     #[func(gd_self)]
     fn get_status_text(this: Gd<Self>) -> GString {
         if !on_owner_thread(&this, "get_status_text") {
@@ -402,6 +426,7 @@ impl PortMapper {
                 remove_on_stop: self.remove_on_exit,
                 allow_nat_pmp: self.allow_nat_pmp,
                 stun_server,
+                ipv6: self.ipv6,
             },
             discover: settings.options(timeout, 2, "InternetGatewayDevice"),
             warm_description_url: read_warm_start(),
@@ -436,9 +461,12 @@ impl PortMapper {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Mapped { external_address, external_port, protocol, method } => {
-                self.external_address = external_address.as_str().into();
-                self.mapped.retain(|(p, _)| *p != protocol);
-                self.mapped.push((protocol, external_port));
+                // A pinhole is about IPv6 players: the IPv4 mapping's state stays.
+                if !method.is_pinhole() {
+                    self.external_address = external_address.as_str().into();
+                    self.mapped.retain(|(p, _)| *p != protocol);
+                    self.mapped.push((protocol, external_port));
+                }
                 self.signals().port_mapped().emit(
                     &GString::from(external_address.as_str()),
                     i32::from(external_port),

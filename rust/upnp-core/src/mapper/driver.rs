@@ -3,15 +3,16 @@
 //! and the time back, and passes the policy's events to the owner. Every request has a
 //! deadline; changes to the router go through the owner's [`Ledger`].
 
-use super::find::Finder;
+use super::find::{self, Finder};
 use super::ownership::{Change, Key, Ledger};
-use super::policy::{Job, Policy, Reply, Request};
+use super::policy::{FoundPinholes, Job, PinholeRoute, Policy, Reply, Request};
 use super::{Event, MapperConfig, Shared, Status};
 use crate::error::Error;
 use crate::gateway::ACTION_TIMEOUT;
 use crate::net::{http, stun};
 use crate::panic_guard;
 use crate::pmp::{self, PmpMethod};
+use crate::protocol::pinhole::Pinhole;
 use crate::protocol::result::UpnpResult;
 use crossbeam_channel::{Receiver, Sender, at, never, select};
 use std::sync::atomic::Ordering;
@@ -205,7 +206,60 @@ fn perform(context: &Context, request: &Request) -> Reply {
                 })
                 .map(Reply::Done),
         ),
+        Request::FindPinholes if context.shared.stop.load(Ordering::Relaxed) => {
+            Reply::Pinholes(FoundPinholes { route: PinholeRoute::None, addresses: Vec::new() })
+        }
+        Request::FindPinholes => {
+            // A copy: the gateway's search must not wait for this one.
+            let options = context.finder.lock().unwrap_or_else(PoisonError::into_inner).options.clone();
+            Reply::Pinholes(find::find_pinholes(&options))
+        }
+        Request::AddPinhole(firewall, hole, lease) => owned(
+            ledger
+                .change(pinhole_key(hole), session, Change::Claim, || {
+                    firewall.add_pinhole(hole, *lease, action_deadline())
+                })
+                .map(Reply::PinholeId),
+        ),
+        Request::UpdatePinhole(firewall, hole, id, lease) => owned(
+            ledger
+                .change(pinhole_key(hole), session, Change::Claim, || {
+                    firewall.update_pinhole(*id, *lease, action_deadline())
+                })
+                .map(Reply::Done),
+        ),
+        Request::DeletePinhole(firewall, hole, id) => owned(
+            ledger
+                .change(pinhole_key(hole), session, Change::Release, || firewall.delete_pinhole(*id, action_deadline()))
+                .map(Reply::Done),
+        ),
+        Request::MapPinholePcp(server, protocol, port, lifetime) => owned(
+            ledger
+                .change(Key::PcpPinhole(*protocol, *port), session, Change::Claim, || {
+                    let deadline = pmp_deadline(PmpMethod::Pcp);
+                    pmp::map_port_with(PmpMethod::Pcp, (*server).into(), *protocol, *port, *port, *lifetime, deadline)
+                })
+                .map(Reply::Pmp),
+        ),
+        Request::RenewPinholePcp(server, mapping, lifetime) => owned(
+            ledger
+                .change(Key::PcpPinhole(mapping.protocol, mapping.internal_port), session, Change::Claim, || {
+                    pmp::renew((*server).into(), mapping, *lifetime, pmp_deadline(PmpMethod::Pcp))
+                })
+                .map(Reply::Pmp),
+        ),
+        Request::UnmapPinholePcp(server, mapping) => owned(
+            ledger
+                .change(Key::PcpPinhole(mapping.protocol, mapping.internal_port), session, Change::Release, || {
+                    pmp::unmap_port((*server).into(), mapping, pmp_deadline(PmpMethod::Pcp))
+                })
+                .map(Reply::Done),
+        ),
     }
+}
+
+fn pinhole_key(hole: &Pinhole) -> Key {
+    Key::Pinhole(hole.protocol, hole.internal_client, hole.internal_port)
 }
 
 /// The reply of a request that failed with `error` before it was sent.
@@ -214,10 +268,19 @@ fn failed(request: &Request, error: Error) -> Reply {
         Request::FindGateway => Reply::Found(None),
         Request::ExternalAddress(_) => Reply::ExternalAddress(Err(error)),
         Request::LocalAddress(_) => Reply::LocalAddress(Err(error)),
-        Request::Add(..) | Request::Delete(..) | Request::UnmapPmp(..) => Reply::Done(Err(error)),
+        Request::Add(..)
+        | Request::Delete(..)
+        | Request::UnmapPmp(..)
+        | Request::UpdatePinhole(..)
+        | Request::DeletePinhole(..)
+        | Request::UnmapPinholePcp(..) => Reply::Done(Err(error)),
         Request::AddAny(..) => Reply::AddedAny(Err(error)),
         Request::Check(..) => Reply::Checked(Err(error)),
-        Request::MapPmp(..) | Request::RenewPmp(..) => Reply::Pmp(Err(error)),
+        Request::MapPmp(..) | Request::RenewPmp(..) | Request::MapPinholePcp(..) | Request::RenewPinholePcp(..) => {
+            Reply::Pmp(Err(error))
+        }
         Request::Stun(..) => Reply::Stun(Err(error)),
+        Request::FindPinholes => Reply::Pinholes(FoundPinholes { route: PinholeRoute::None, addresses: Vec::new() }),
+        Request::AddPinhole(..) => Reply::PinholeId(Err(error)),
     }
 }

@@ -2,13 +2,16 @@
 //! the default gateway race; the first usable UPnP answer wins, and NAT-PMP/PCP is taken
 //! when no UPnP gateway answers within [`UPNP_GRACE`] of it (or at all).
 
-use super::policy::Found;
+use super::policy::{Found, FoundPinholes, MAX_PINHOLE_ADDRESSES, PinholeRoute};
 use crate::device::Device;
 use crate::discover::{self, DiscoverOptions};
+use crate::firewall::Firewall;
+use crate::gateway::ACTION_TIMEOUT;
 use crate::net::interfaces;
 use crate::pmp;
+use crate::protocol::pinhole;
 use crate::protocol::url::HttpUrl;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -148,6 +151,44 @@ fn probe_first(servers: &[Ipv4Addr], deadline: Instant) -> Option<Found> {
     }
     drop(tx);
     rx.iter().flatten().next()
+}
+
+/// How the router lets IPv6 in, and this host's IPv6 addresses a player could reach
+/// (none: nothing is searched). An IPv6 search finds the router (its URLs then lead over
+/// IPv6, as a router in secure mode requires of pinhole requests); its
+/// WANIPv6FirewallControl service and that service's status are asked for. Without the
+/// service PCP is to be tried at the router's IPv6 address, or at the IPv6 default
+/// gateway when no router answered the search (a link-local gateway is not tried: the
+/// PCP socket carries no interface).
+pub fn find_pinholes(options: &DiscoverOptions) -> FoundPinholes {
+    let list = interfaces::list();
+    let mut addresses = pinhole::reachable_addresses(
+        list.iter().filter(|i| i.usable && !i.loopback).flat_map(|i| i.ipv6.iter().copied()),
+    );
+    addresses.truncate(MAX_PINHOLE_ADDRESSES);
+    if addresses.is_empty() {
+        return FoundPinholes { route: PinholeRoute::None, addresses };
+    }
+    let mut v6 = options.clone();
+    v6.socket.ipv6 = true;
+    let url = discover::find_gateway(&v6).ok().and_then(|found| Some(found.gateway()?.description_url.clone()));
+    let mut pcp_server = None;
+    if let Some(url) = url {
+        let deadline = Instant::now() + ACTION_TIMEOUT;
+        if let Ok(firewall) = Firewall::find(&url, deadline)
+            && let Ok(status) = firewall.status(deadline)
+        {
+            return FoundPinholes { route: PinholeRoute::Upnp { firewall, status }, addresses };
+        }
+        pcp_server = match HttpUrl::parse_with_zone(&url).ok().and_then(|u| u.ip()) {
+            Some(IpAddr::V6(router)) if pinhole::is_reachable_address(router) => Some(router),
+            _ => None,
+        };
+    }
+    let route = pcp_server
+        .or_else(|| list.iter().filter_map(|i| i.gateway_v6).find(|g| pinhole::is_reachable_address(*g)))
+        .map_or(PinholeRoute::None, PinholeRoute::Pcp);
+    FoundPinholes { route, addresses }
 }
 
 /// Whether NAT-PMP/PCP answers at `server` (a refusal, or a PCP-only server's answer,

@@ -2,7 +2,9 @@
 //! description URL, SSDP and a NAT-PMP/PCP probe in parallel), map each protocol (another
 //! port on conflicts; NAT-PMP/PCP when UPnP is absent or refuses), renew before the lease
 //! ends, check on every refresh (re-adding a mapping the router lost, following the
-//! external address and our own LAN address), and remove everything on stop.
+//! external address and our own LAN address), and remove everything on stop. Beside
+//! that, open the port as IPv6 pinholes through the router's firewall for this host's
+//! reachable IPv6 addresses (renewed, re-opened and removed the same way).
 //!
 //! - [`policy`]: every decision, as a state machine without I/O or clock.
 //! - `driver`: the worker thread that performs the policy's requests.
@@ -65,16 +67,28 @@ pub enum Method {
     NatPmp,
     /// PCP (RFC 6887).
     Pcp,
+    /// An IPv6 pinhole through the router's firewall by UPnP (WANIPv6FirewallControl).
+    UpnpPinhole,
+    /// An IPv6 pinhole through the router's firewall by PCP over IPv6 (RFC 6887 §11.3).
+    PcpPinhole,
 }
 
 impl Method {
-    /// The name shown to players ("UPnP", "NAT-PMP" or "PCP").
+    /// The name shown to players ("UPnP", "NAT-PMP", "PCP", "UPnP IPv6 pinhole" or
+    /// "PCP IPv6 pinhole").
     pub fn name(self) -> &'static str {
         match self {
             Method::Upnp => "UPnP",
             Method::NatPmp => "NAT-PMP",
             Method::Pcp => "PCP",
+            Method::UpnpPinhole => "UPnP IPv6 pinhole",
+            Method::PcpPinhole => "PCP IPv6 pinhole",
         }
+    }
+
+    /// Whether it is an IPv6 pinhole (not an IPv4 port mapping).
+    pub fn is_pinhole(self) -> bool {
+        matches!(self, Method::UpnpPinhole | Method::PcpPinhole)
     }
 }
 
@@ -104,11 +118,13 @@ pub enum Status {
 /// that a handler of `Lost` or `Completed` already reads the state after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// One protocol is mapped (first time, after a re-add, or on another port).
+    /// One protocol is mapped (first time, after a re-add, or on another port), or an
+    /// IPv6 pinhole is open (first time, or again after the router lost it).
     Mapped {
-        /// The gateway's external address ("" when it does not know it).
+        /// The gateway's external address ("" when it does not know it); for a pinhole
+        /// our own IPv6 address it lets traffic in to.
         external_address: String,
-        /// The external port the router gave.
+        /// The external port the router gave (a pinhole's: our own port).
         external_port: u16,
         /// UDP or TCP.
         protocol: Protocol,

@@ -7,16 +7,21 @@
 
 use crate::protocol::igd::Protocol;
 use std::collections::HashMap;
+use std::net::Ipv6Addr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// A mapping as the router identifies it: UPnP by external port, NAT-PMP/PCP by our
-/// internal port.
+/// internal port, an IPv6 pinhole by our address (UPnP) and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
     /// A UPnP mapping's protocol and external port.
     Upnp(Protocol, u16),
     /// A NAT-PMP/PCP mapping's protocol and internal port.
     Pmp(Protocol, u16),
+    /// A UPnP pinhole's protocol, address and port.
+    Pinhole(Protocol, Ipv6Addr, u16),
+    /// A PCP pinhole's protocol and port.
+    PcpPinhole(Protocol, u16),
 }
 
 /// What a change does to the mapping it is about.

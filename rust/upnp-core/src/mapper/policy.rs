@@ -8,18 +8,25 @@
 //!
 //! Each protocol has a slot with at most one request in flight, so UDP and TCP proceed in
 //! parallel; requests about the gateway itself (finding it, its external address, our
-//! address towards it) run while no slot is busy.
+//! address towards it) run while no slot is busy. IPv6 pinholes ([`pinholes`]) run beside
+//! the slots, on requests of their own, and never decide the status.
 
 use super::text;
 use super::{Event, Method, Status};
 use crate::error::Error;
+use crate::firewall::Firewall;
 use crate::gateway::Gateway;
 use crate::pmp::PmpMapping;
 use crate::protocol::igd::{ExternalAddressKind, MappingArgs, PortMappingEntry, Protocol, classify_external_address};
+use crate::protocol::pinhole::Pinhole;
 use crate::protocol::result::UpnpResult;
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
+
+mod pinholes;
+use pinholes::V6;
+pub use pinholes::{FoundPinholes, MAX_PINHOLE_ADDRESSES, PINHOLE_LEASE, PINHOLE_LOOKUP_INTERVAL, PinholeRoute};
 
 /// First retry delay after a failure; doubles up to [`MAX_RETRY`].
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -63,6 +70,9 @@ pub struct Settings {
     /// A STUN server ("host:port") to ask which address the internet sees, compared with
     /// the router's external address; `None`: not asked.
     pub stun_server: Option<String>,
+    /// Whether to open IPv6 pinholes for this host's reachable IPv6 addresses (see
+    /// [`pinholes`]).
+    pub ipv6: bool,
 }
 
 impl Settings {
@@ -128,6 +138,23 @@ pub enum Request {
     UnmapPmp(Ipv4Addr, PmpMapping),
     /// A STUN Binding: server ("host:port"), local UDP port to send from when free.
     Stun(String, u16),
+    /// How the router lets IPv6 in: its WANIPv6FirewallControl service and status (found
+    /// by an IPv6 search), else PCP at its IPv6 address; and this host's reachable IPv6
+    /// addresses.
+    FindPinholes,
+    /// `AddPinhole` for a lease (seconds).
+    AddPinhole(Firewall, Pinhole, u32),
+    /// `UpdatePinhole`: the pinhole, its id, the new lease.
+    UpdatePinhole(Firewall, Pinhole, u16, u32),
+    /// `DeletePinhole`: the pinhole and its id.
+    DeletePinhole(Firewall, Pinhole, u16),
+    /// A PCP MAP over IPv6 (a pinhole for our own address): server, protocol, our port,
+    /// lifetime.
+    MapPinholePcp(Ipv6Addr, Protocol, u16, u32),
+    /// A PCP renewal of a pinhole, with the lifetime asked.
+    RenewPinholePcp(Ipv6Addr, PmpMapping, u32),
+    /// A PCP deletion of a pinhole.
+    UnmapPinholePcp(Ipv6Addr, PmpMapping),
 }
 
 impl Request {
@@ -142,6 +169,26 @@ impl Request {
                 | Request::MapPmp(..)
                 | Request::RenewPmp(..)
                 | Request::UnmapPmp(..)
+                | Request::AddPinhole(..)
+                | Request::UpdatePinhole(..)
+                | Request::DeletePinhole(..)
+                | Request::MapPinholePcp(..)
+                | Request::RenewPinholePcp(..)
+                | Request::UnmapPinholePcp(..)
+        )
+    }
+
+    /// Whether it is about IPv6 pinholes (answered to the pinholes, never to a slot).
+    pub fn is_pinhole(&self) -> bool {
+        matches!(
+            self,
+            Request::FindPinholes
+                | Request::AddPinhole(..)
+                | Request::UpdatePinhole(..)
+                | Request::DeletePinhole(..)
+                | Request::MapPinholePcp(..)
+                | Request::RenewPinholePcp(..)
+                | Request::UnmapPinholePcp(..)
         )
     }
 }
@@ -164,18 +211,23 @@ pub enum Reply {
     ExternalAddress(Result<String, Error>),
     /// [`Request::LocalAddress`].
     LocalAddress(Result<IpAddr, Error>),
-    /// [`Request::Add`] and [`Request::Delete`].
+    /// [`Request::Add`], [`Request::Delete`], [`Request::UnmapPmp`] and the pinhole
+    /// updates and deletions.
     Done(Result<(), Error>),
     /// [`Request::AddAny`]: the port the router chose.
     AddedAny(Result<u16, Error>),
     /// [`Request::Check`].
     Checked(Result<PortMappingEntry, Error>),
-    /// [`Request::MapPmp`] and [`Request::RenewPmp`].
+    /// [`Request::MapPmp`], [`Request::RenewPmp`] and their pinhole counterparts.
     Pmp(Result<PmpMapping, Error>),
     /// A change was not sent: a newer mapper of the same owner holds this mapping now.
     NotOwner,
     /// [`Request::Stun`]: the address and port the server saw.
     Stun(Result<SocketAddr, Error>),
+    /// [`Request::FindPinholes`].
+    Pinholes(FoundPinholes),
+    /// [`Request::AddPinhole`]: the pinhole's id.
+    PinholeId(Result<u16, Error>),
 }
 
 /// Why the last attempt failed: the result for the owner and the line for players.
@@ -368,8 +420,12 @@ pub struct Policy {
     removals_out: usize,
     queue: VecDeque<Job>,
     completed: bool,
+    /// The IPv4 status and its line, before the IPv6 part is added.
+    base: Option<(Status, String)>,
     shown: Option<(Status, String)>,
     events: VecDeque<Event>,
+    /// The IPv6 pinholes.
+    v6: V6,
 }
 
 impl Policy {
@@ -407,12 +463,15 @@ impl Policy {
             removals_out: 0,
             queue: VecDeque::new(),
             completed: false,
+            base: None,
             shown: None,
             events: VecDeque::new(),
+            v6: V6::default(),
         };
         policy.show(Status::Working, text::LOOKING.into());
         policy.find();
         policy.ask_stun(now);
+        policy.look_for_pinholes(now);
         policy
     }
 
@@ -427,6 +486,17 @@ impl Policy {
 
     /// When to call [`Policy::handle_timeout`] (`None`: only replies or commands move it).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.stop {
+            return None;
+        }
+        match (self.ipv4_timeout(), self.pinhole_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the next check or IPv4 renewal is due (only between rounds).
+    fn ipv4_timeout(&self) -> Option<Instant> {
         if self.phase != Phase::Idle {
             return None;
         }
@@ -444,9 +514,13 @@ impl Policy {
         self.phase == Phase::Done
     }
 
-    /// Time passed: starts a check when one is due.
+    /// Time passed: renews the pinholes that are due and starts a check when one is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.poll_timeout().is_some_and(|at| at <= now) {
+        if self.stop {
+            return;
+        }
+        self.renew_due_pinholes(now);
+        if self.ipv4_timeout().is_some_and(|at| at <= now) {
             self.check(now, false);
         }
     }
@@ -478,6 +552,7 @@ impl Policy {
         for slot in &mut self.slots {
             slot.busy = false;
         }
+        self.v6.forget_busy();
         self.phase = Phase::Stopping;
         self.remove_when_quiet();
     }
@@ -489,6 +564,10 @@ impl Policy {
         }
         if self.stop {
             self.after_stop(job, reply, now);
+            return;
+        }
+        if job.request.is_pinhole() {
+            self.pinhole_reply(job.request, reply, now);
             return;
         }
         match job.slot {
@@ -631,6 +710,7 @@ impl Policy {
     /// A check: the gateway's questions first (UPnP), then every slot; `asked`: by the
     /// owner (listed mappings are re-created).
     fn check(&mut self, now: Instant, asked: bool) {
+        self.check_pinholes(now);
         self.refresh_wanted = false;
         self.recreate = asked;
         self.transient = false;
@@ -1018,6 +1098,7 @@ impl Policy {
             }
             Err(e) if e.upnp_code() == Some(714) => {
                 self.lose(i, "the router no longer has the mapping");
+                self.router_forgot();
                 self.start_attempt(i);
             }
             Err(e) if is_transport(&e) => {
@@ -1083,6 +1164,7 @@ impl Policy {
                 match reason {
                     Some(reason) => {
                         self.lose(i, reason);
+                        self.router_forgot();
                         self.hold(i, renewed);
                     }
                     None => self.slots[i].state = SlotState::Held(renewed),
@@ -1134,7 +1216,9 @@ impl Policy {
         match self.phase {
             Phase::Stopping => {
                 // A change that landed is a mapping to remove; nothing else matters now.
-                if let Some(i) = job.slot.filter(|&i| i < self.slots.len()) {
+                if job.request.is_pinhole() {
+                    self.pinhole_landed(&job.request, reply, now);
+                } else if let Some(i) = job.slot.filter(|&i| i < self.slots.len()) {
                     let state = std::mem::replace(&mut self.slots[i].state, SlotState::Missing);
                     self.slots[i].state = self.landed(state, &job.request, reply, now);
                 }
@@ -1198,6 +1282,10 @@ impl Policy {
                 self.removals_out += 1;
                 self.queue.push_back(Job { slot: None, request });
             }
+            for request in self.pinhole_removals() {
+                self.removals_out += 1;
+                self.queue.push_back(Job { slot: None, request });
+            }
         }
         if self.removals_out == 0 {
             self.finish();
@@ -1237,8 +1325,20 @@ impl Policy {
         text::mapped(&ports.join(", "), &self.external_address, &methods.join(", "), outside)
     }
 
-    /// Sets the status, reporting it only when it changed.
+    /// Sets the IPv4 status and its line; reported with the IPv6 part, only when changed.
     fn show(&mut self, status: Status, text: String) {
+        self.base = Some((status, text));
+        self.display();
+    }
+
+    /// Reports the status line (the IPv4 line, then the IPv6 one) when it changed: after
+    /// a change of either part, before the event about it.
+    fn display(&mut self) {
+        let Some((status, base)) = self.base.clone() else { return };
+        let text = match (status, self.pinhole_line()) {
+            (Status::Stopped, _) | (_, None) => base,
+            (_, Some(v6)) => text::with_ipv6(&base, &v6),
+        };
         if self.shown.as_ref() != Some(&(status, text.clone())) {
             self.shown = Some((status, text.clone()));
             self.emit(Event::Status(status, text));

@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::protocol::igd::{ExternalAddressKind, Protocol, classify_external_address};
 use crate::protocol::result::UpnpResult;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Shown while the gateway is searched for.
 pub const LOOKING: &str = "Looking for the router...";
@@ -102,6 +102,43 @@ pub fn failure(error: &Error, protocol: Protocol, port: u16, fallback_count: u16
     }
 }
 
+/// The IPv6 part when the router's IPv6 firewall is off: no pinhole is needed.
+pub const IPV6_FIREWALL_OFF: &str = "IPv6 open (router firewall off)";
+/// The IPv6 part when the router's firewall allows no pinholes.
+pub const IPV6_NOT_ALLOWED: &str = "IPv6: the router allows no pinholes";
+/// The IPv6 part when the router offers no pinholes (no service, no PCP answer).
+pub const IPV6_NO_SERVICE: &str = "IPv6: the router offers no pinholes";
+/// The IPv6 part while the pinholes are being opened.
+pub const IPV6_OPENING: &str = "IPv6: opening pinholes...";
+
+/// The status line: the IPv4 line, then the IPv6 part.
+pub fn with_ipv6(ipv4: &str, ipv6: &str) -> String {
+    if ipv4.ends_with('.') { format!("{ipv4} {ipv6}") } else { format!("{ipv4}; {ipv6}") }
+}
+
+/// The IPv6 part for open pinholes: each address (with the protocols open for it when
+/// not all of `wanted` are), and the method ("UPnP" or "PCP").
+pub fn pinholes_open(open: &[(Ipv6Addr, Vec<Protocol>)], wanted: &[Protocol], method: &str) -> String {
+    let addresses: Vec<String> = open
+        .iter()
+        .map(|(address, protocols)| {
+            if wanted.iter().all(|p| protocols.contains(p)) {
+                address.to_string()
+            } else {
+                let names: Vec<&str> = protocols.iter().map(|p| p.as_str()).collect();
+                format!("{address} ({} only)", names.join(", "))
+            }
+        })
+        .collect();
+    let plural = if open.len() > 1 || wanted.len() > 1 { "s" } else { "" };
+    format!("IPv6 {} open ({method} pinhole{plural})", addresses.join(", "))
+}
+
+/// The IPv6 part when the router refused every pinhole.
+pub fn pinholes_refused(why: &str) -> String {
+    format!("IPv6: the router refused the pinholes ({why})")
+}
+
 fn lower_first(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
@@ -194,6 +231,32 @@ mod tests {
         for address in ["", "0.0.0.0", "::", " 0.0.0.0 "] {
             assert_eq!(private_address(address), none, "{address:?}");
         }
+    }
+
+    #[test]
+    fn the_ipv6_part_follows_the_ipv4_line() {
+        let a: Ipv6Addr = "fd77::2".parse().unwrap();
+        let b: Ipv6Addr = "2a01:4f8::2".parse().unwrap();
+        let both = [Protocol::Udp, Protocol::Tcp];
+        let open = pinholes_open(&[(a, both.to_vec())], &both, "UPnP");
+        assert_eq!(open, "IPv6 fd77::2 open (UPnP pinholes)");
+        assert_eq!(
+            with_ipv6("UDP 47000, TCP 47000 open on 11.22.33.44 (UPnP)", &open),
+            "UDP 47000, TCP 47000 open on 11.22.33.44 (UPnP); IPv6 fd77::2 open (UPnP pinholes)"
+        );
+        assert_eq!(
+            pinholes_open(&[(a, vec![Protocol::Udp])], &[Protocol::Udp], "PCP"),
+            "IPv6 fd77::2 open (PCP pinhole)"
+        );
+        assert_eq!(
+            pinholes_open(&[(b, both.to_vec()), (a, vec![Protocol::Tcp])], &both, "UPnP"),
+            "IPv6 2a01:4f8::2, fd77::2 (TCP only) open (UPnP pinholes)"
+        );
+        // After a sentence, a sentence.
+        assert_eq!(
+            with_ipv6("The router refused to open UDP 80: no.", IPV6_NO_SERVICE),
+            "The router refused to open UDP 80: no. IPv6: the router offers no pinholes"
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct LanInterface {
     pub ipv6: Vec<Ipv6Addr>,
     /// Its IPv4 default gateway, when a default route goes through it.
     pub gateway_v4: Option<Ipv4Addr>,
+    /// Its IPv6 default gateway, when an IPv6 default route goes through it (often a
+    /// link-local address).
+    pub gateway_v6: Option<Ipv6Addr>,
     /// Up, with multicast.
     pub usable: bool,
     /// Loopback.
@@ -43,6 +46,7 @@ pub fn list() -> Vec<LanInterface> {
             loopback: i.is_loopback(),
             point_to_point: i.is_point_to_point(),
             gateway_v4: i.gateway.as_ref().and_then(|g| g.ipv4.iter().copied().find(|a| !a.is_unspecified())),
+            gateway_v6: i.gateway.as_ref().and_then(|g| g.ipv6.iter().copied().find(|a| !a.is_unspecified())),
             ipv4: i.ipv4.iter().map(|n| n.addr()).collect(),
             ipv6: i.ipv6.iter().map(|n| n.addr()).collect(),
             index: i.index,
@@ -78,6 +82,7 @@ mod tests {
             ipv4: ipv4.iter().map(|a| a.parse().unwrap()).collect(),
             ipv6: Vec::new(),
             gateway_v4: gateway.map(|g| g.parse().unwrap()),
+            gateway_v6: None,
             usable: true,
             loopback: false,
             point_to_point: false,

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::pmp::PmpMethod;
+use crate::protocol::pinhole::FirewallStatus;
 
 const PORT: u16 = 41100;
 const LOCAL: &str = "10.77.0.2";
@@ -24,6 +25,8 @@ fn settings(protocols: &[Protocol]) -> Settings {
         remove_on_stop: true,
         allow_nat_pmp: true,
         stun_server: None,
+        // The IPv6 tests below switch it on; the IPv4 ones count IPv4 requests.
+        ipv6: false,
     }
 }
 
@@ -153,6 +156,11 @@ fn healthy(lease_left: u32) -> impl Fn(&Request) -> Reply {
         Request::Check(_, port, _) => Reply::Checked(Ok(entry(*port, LOCAL, PORT, lease_left))),
         Request::MapPmp(..) | Request::RenewPmp(..) => Reply::Pmp(Ok(pmp_mapping(1, 100))),
         Request::Stun(..) => Reply::Stun(Ok(SocketAddr::from(([11, 22, 33, 44], PORT)))),
+        Request::FindPinholes => pinholes_found(true, true, &[CLIENT6]),
+        Request::AddPinhole(_, pinhole, _) => Reply::PinholeId(Ok(pinhole_id(pinhole))),
+        Request::UpdatePinhole(..) | Request::DeletePinhole(..) | Request::UnmapPinholePcp(..) => Reply::Done(Ok(())),
+        Request::MapPinholePcp(_, protocol, ..) => Reply::Pmp(Ok(pcp_pinhole(*protocol, 600, 100))),
+        Request::RenewPinholePcp(_, m, _) => Reply::Pmp(Ok(pcp_pinhole(m.protocol, 600, 100))),
     }
 }
 
@@ -733,4 +741,402 @@ fn every_repairing_delete_comes_before_any_re_add() {
     assert_eq!(run.out.iter().filter(|j| is_add(&j.request)).count(), 2, "{:?}", run.out);
     run.serve(&healthy(3600));
     assert_eq!(last_status(&run), (Status::Mapped, "UDP 41100, TCP 41100 open on 11.22.33.44 (UPnP)".into()));
+}
+
+// --- IPv6 pinholes (issue 15 item 2) ------------------------------------------------------
+
+const CLIENT6: &str = "fd77::2";
+const ROUTER6: &str = "fd77::1";
+
+fn firewall() -> Firewall {
+    let service = "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1";
+    Firewall::new("http://[fd77::1]:5000/ctl/IP6FCtl", service, CLIENT6.parse().unwrap()).unwrap()
+}
+
+fn v6(protocols: &[Protocol]) -> Settings {
+    Settings { ipv6: true, ..settings(protocols) }
+}
+
+fn addresses(list: &[&str]) -> Vec<Ipv6Addr> {
+    list.iter().map(|a| a.parse().unwrap()).collect()
+}
+
+fn pinholes_found(enabled: bool, inbound_pinhole_allowed: bool, list: &[&str]) -> Reply {
+    let status = FirewallStatus { enabled, inbound_pinhole_allowed };
+    Reply::Pinholes(FoundPinholes {
+        route: PinholeRoute::Upnp { firewall: firewall(), status },
+        addresses: addresses(list),
+    })
+}
+
+/// The id a router gives: one per address and protocol.
+fn pinhole_id(pinhole: &Pinhole) -> u16 {
+    pinhole.internal_client.segments()[7] * 10 + u16::from(pinhole.protocol == Protocol::Tcp)
+}
+
+fn pcp_pinhole(protocol: Protocol, lifetime_secs: u32, epoch_secs: u32) -> PmpMapping {
+    PmpMapping {
+        method: PmpMethod::Pcp,
+        protocol,
+        internal_port: PORT,
+        external_port: PORT,
+        lifetime_secs,
+        external_address: Some(IpAddr::V6(CLIENT6.parse().unwrap())),
+        epoch_secs,
+        nonce: [9; 12],
+    }
+}
+
+fn is_find_pinholes(r: &Request) -> bool {
+    matches!(r, Request::FindPinholes)
+}
+
+fn is_add_pinhole(r: &Request) -> bool {
+    matches!(r, Request::AddPinhole(..))
+}
+
+fn is_update_pinhole(r: &Request) -> bool {
+    matches!(r, Request::UpdatePinhole(..))
+}
+
+/// The pinholes reported: (address, port, protocol, method).
+fn pinholes_mapped(run: &Run) -> Vec<(String, u16, Protocol, Method)> {
+    run.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Mapped { external_address, external_port, protocol, method } if method.is_pinhole() => {
+                Some((external_address.clone(), *external_port, *protocol, *method))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn status_count(run: &Run) -> usize {
+    run.events.iter().filter(|e| matches!(e, Event::Status(..))).count()
+}
+
+const BOTH_OPEN: &str = "UDP 41100, TCP 41100 open on 11.22.33.44 (UPnP)";
+
+#[test]
+fn pinholes_open_for_each_address_and_protocol_and_each_report_follows_its_status() {
+    let mut run = Run::new(v6(&[Protocol::Udp, Protocol::Tcp]));
+    assert!(run.out.iter().any(|j| is_find_pinholes(&j.request)), "asked at once, beside the search: {:?}", run.out);
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(is_find_pinholes, pinholes_found(true, true, &["2a01:4f8::2", CLIENT6]));
+    run.serve(&healthy(3600));
+    let pinholes: Vec<&Request> = run.requests.iter().filter(|r| is_add_pinhole(r)).collect();
+    assert_eq!(pinholes.len(), 4, "{pinholes:?}");
+    for r in &pinholes {
+        let Request::AddPinhole(_, p, lease) = r else { unreachable!() };
+        assert_eq!((p.remote_host, p.remote_port, p.internal_port, *lease), (None, 0, PORT, 3600), "{p:?}");
+    }
+    let mut mapped = pinholes_mapped(&run);
+    mapped.sort_by_key(|m| (m.0.clone(), m.2 == Protocol::Tcp));
+    let m = |a: &str, p| (a.to_string(), PORT, p, Method::UpnpPinhole);
+    assert_eq!(
+        mapped,
+        [
+            m("2a01:4f8::2", Protocol::Udp),
+            m("2a01:4f8::2", Protocol::Tcp),
+            m(CLIENT6, Protocol::Udp),
+            m(CLIENT6, Protocol::Tcp)
+        ]
+    );
+    assert_eq!(Method::UpnpPinhole.name(), "UPnP IPv6 pinhole");
+    assert_eq!(
+        last_status(&run),
+        (Status::Mapped, format!("{BOTH_OPEN}; IPv6 2a01:4f8::2, fd77::2 open (UPnP pinholes)"))
+    );
+    // Every pinhole report comes right after a status that already names its address.
+    for (at, event) in run.events.iter().enumerate() {
+        if let Event::Mapped { external_address, method, .. } = event
+            && method.is_pinhole()
+        {
+            let Event::Status(_, text) = &run.events[at - 1] else { panic!("{:?}", run.events) };
+            assert!(text.contains(external_address.as_str()), "{text} before {event:?}");
+        }
+    }
+    assert_eq!(run.events.iter().filter(|e| matches!(e, Event::Completed(_))).count(), 1);
+}
+
+#[test]
+fn the_ipv4_result_waits_for_nothing_of_ipv6_and_a_refused_pinhole_fails_nothing() {
+    let mut run = Run::new(v6(&[Protocol::Udp, Protocol::Tcp]));
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.answer(is_add, Reply::Done(Ok(())));
+    run.answer(is_add, Reply::Done(Ok(())));
+    // The IPv6 lookup is still out: IPv4 is reported, with nothing about IPv6 yet.
+    assert!(run.events.contains(&Event::Completed(UpnpResult::Success)), "{:?}", run.events);
+    assert_eq!(last_status(&run), (Status::Mapped, BOTH_OPEN.into()));
+    run.answer(is_find_pinholes, pinholes_found(true, true, &[CLIENT6]));
+    assert_eq!(last_status(&run), (Status::Mapped, format!("{BOTH_OPEN}; IPv6: opening pinholes...")));
+    let refused = upnp_error(606);
+    for _ in 0..2 {
+        run.answer(is_add_pinhole, Reply::PinholeId(Err(refused.clone())));
+    }
+    assert_eq!(
+        last_status(&run),
+        (Status::Mapped, format!("{BOTH_OPEN}; {}", text::pinholes_refused(&refused.to_string())))
+    );
+    assert!(pinholes_mapped(&run).is_empty());
+    assert!(run.lost().is_empty());
+    assert_eq!(run.events.iter().filter(|e| matches!(e, Event::Completed(_))).count(), 1);
+    // Asked again at a check (at most every 5 s), not at every wake-up.
+    timed_check(&mut run);
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(is_add_pinhole), 4);
+    assert_eq!(last_status(&run), (Status::Mapped, format!("{BOTH_OPEN}; IPv6 fd77::2 open (UPnP pinholes)")));
+    // And an IPv4 failure with IPv6 open: IPv4 decides the status, the line tells both.
+    let mut run = Run::new(v6(&[Protocol::Udp]));
+    run.answer(|r| matches!(r, Request::FindGateway), found(1));
+    run.answer(is_find_pinholes, pinholes_found(true, true, &[CLIENT6]));
+    run.answer(is_add_pinhole, Reply::PinholeId(Ok(7)));
+    run.answer(is_add, Reply::Done(Err(upnp_error(501))));
+    run.serve(&|r| match r {
+        Request::Add(..) => Reply::Done(Err(upnp_error(501))),
+        Request::MapPmp(..) => Reply::Pmp(Err(Error::PmpUnavailable("no answer".into()))),
+        other => healthy(3600)(other),
+    });
+    let (status, line) = last_status(&run);
+    assert_eq!(status, Status::Failed);
+    assert!(
+        line.starts_with("The router refused to open UDP 41100")
+            && line.ends_with(". IPv6 fd77::2 open (UPnP pinhole)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn pinholes_are_renewed_at_half_their_lease_and_never_more_often_than_every_5_s() {
+    let slow = |lease_seconds| Settings {
+        lease_seconds,
+        refresh_interval: Duration::from_secs(86_400),
+        ..v6(&[Protocol::Udp])
+    };
+    let mut run = Run::new(slow(100));
+    mapped(&mut run);
+    assert_eq!(run.count(is_add_pinhole), 1);
+    run.run_for(Duration::from_secs(300), Duration::from_millis(500), &healthy(3600));
+    let updates: Vec<&Request> = run.requests.iter().filter(|r| is_update_pinhole(r)).collect();
+    assert_eq!(updates.len(), 6, "every 50 s in 300 s: {updates:?}");
+    assert!(matches!(updates[0], Request::UpdatePinhole(_, _, 20, 100)), "{:?}", updates[0]);
+    assert_eq!(pinholes_mapped(&run).len(), 1, "a renewal is not reported");
+    // A 10 s lease (the shortest the node takes) and a router that cannot be reached for a
+    // while: still one request per 5 s at most.
+    let mut run = Run::new(slow(10));
+    mapped(&mut run);
+    let unreachable = |r: &Request| match r {
+        Request::UpdatePinhole(..) => Reply::Done(Err(Error::Timeout("no answer".into()))),
+        other => healthy(3600)(other),
+    };
+    run.run_for(Duration::from_secs(60), Duration::from_millis(100), &unreachable);
+    let updates = run.count(is_update_pinhole);
+    assert!((11..=13).contains(&updates), "{updates} updates in 60 s");
+    assert_eq!(run.count(is_add_pinhole), 1, "a timeout is not a loss");
+    // Lease 0 (permanent) asks for an hour, a longer one for the service's day at most.
+    for (lease, asked) in [(0, PINHOLE_LEASE), (200_000, 86_400)] {
+        let mut run = Run::new(slow(lease));
+        mapped(&mut run);
+        assert!(run.requests.iter().any(|r| matches!(r, Request::AddPinhole(_, _, l) if *l == asked)), "{lease}");
+    }
+}
+
+#[test]
+fn a_rebooted_router_s_pinholes_are_opened_again_at_the_check_that_finds_the_loss() {
+    let mut run = Run::new(v6(&[Protocol::Udp, Protocol::Tcp]));
+    mapped(&mut run);
+    assert_eq!(pinholes_mapped(&run).len(), 2);
+    // The router restarted with an empty table: its mappings and pinholes are gone.
+    timed_check(&mut run);
+    run.serve(&|r| match r {
+        Request::Check(..) => Reply::Checked(Err(upnp_error(714))),
+        Request::UpdatePinhole(..) => Reply::Done(Err(upnp_error(704))),
+        other => healthy(3600)(other),
+    });
+    assert_eq!(run.lost().len(), 2, "the IPv4 mappings: {:?}", run.lost());
+    assert_eq!(run.count(is_add_pinhole), 4, "each pinhole added again");
+    assert_eq!(pinholes_mapped(&run).len(), 4, "and reported again");
+    assert_eq!(last_status(&run), (Status::Mapped, format!("{BOTH_OPEN}; IPv6 fd77::2 open (UPnP pinholes)")));
+    // A reboot found by the IPv4 check 2 s after the pinholes were (re)made: renewed at
+    // once all the same (not only once 5 s passed), so opened again at that check.
+    let before = (run.count(is_update_pinhole), pinholes_mapped(&run).len());
+    run.now += Duration::from_secs(2);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.serve(&|r| match r {
+        Request::Check(..) => Reply::Checked(Err(upnp_error(714))),
+        Request::UpdatePinhole(..) => Reply::Done(Err(upnp_error(402))),
+        other => healthy(3600)(other),
+    });
+    assert_eq!(run.count(is_update_pinhole), before.0 + 2);
+    assert_eq!(pinholes_mapped(&run).len(), before.1 + 2);
+    // The owner's refresh checks them too.
+    let before = run.count(is_update_pinhole);
+    run.now += MIN_RENEW_INTERVAL;
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(is_update_pinhole), before + 2);
+    assert_eq!(pinholes_mapped(&run).len(), 6, "nothing lost, nothing reported");
+}
+
+#[test]
+fn pcp_pinholes_are_renewed_and_a_restart_is_found_by_the_epoch() {
+    let pcp = Reply::Pinholes(FoundPinholes {
+        route: PinholeRoute::Pcp(ROUTER6.parse().unwrap()),
+        addresses: addresses(&[CLIENT6]),
+    });
+    let mut run = Run::new(v6(&[Protocol::Udp]));
+    run.answer(is_find_pinholes, pcp.clone());
+    assert!(
+        matches!(run.out[..], [.., Job { request: Request::MapPinholePcp(_, Protocol::Udp, PORT, 3600), .. }]),
+        "{:?}",
+        run.out
+    );
+    run.answer(|r| matches!(r, Request::MapPinholePcp(..)), Reply::Pmp(Ok(pcp_pinhole(Protocol::Udp, 600, 1000))));
+    assert_eq!(pinholes_mapped(&run), [(CLIENT6.to_string(), PORT, Protocol::Udp, Method::PcpPinhole)]);
+    assert_eq!(Method::PcpPinhole.name(), "PCP IPv6 pinhole");
+    run.answer(|r| matches!(r, Request::FindGateway), found(2));
+    run.serve(&healthy(3600));
+    assert_eq!(
+        last_status(&run),
+        (Status::Mapped, "UDP 41100 open on 11.22.33.44 (UPnP); IPv6 fd77::2 open (PCP pinhole)".into())
+    );
+    // Renewed at half the granted 600 s; the epoch went on: quiet.
+    run.now += Duration::from_secs(300);
+    run.policy.handle_timeout(run.now);
+    run.collect();
+    run.answer(|r| matches!(r, Request::RenewPinholePcp(..)), Reply::Pmp(Ok(pcp_pinhole(Protocol::Udp, 600, 1300))));
+    assert_eq!(pinholes_mapped(&run).len(), 1);
+    // A timed check leaves it alone (miniupnpd cannot delete a renewed PCP pinhole, so it
+    // is renewed only when due)...
+    let renewals = run.count(|r| matches!(r, Request::RenewPinholePcp(..)));
+    run.now += Duration::from_secs(100);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(|r| matches!(r, Request::RenewPinholePcp(..))), renewals);
+    // ...unless it finds an IPv4 mapping forgotten: renewed then; the epoch went back (a
+    // restart), the renewal made it again: reported.
+    run.now += Duration::from_secs(2);
+    run.policy.handle_refresh(run.now);
+    run.collect();
+    run.serve(&|r| match r {
+        Request::Check(..) => Reply::Checked(Err(upnp_error(714))),
+        Request::RenewPinholePcp(..) => Reply::Pmp(Ok(pcp_pinhole(Protocol::Udp, 600, 3))),
+        other => healthy(3600)(other),
+    });
+    assert_eq!(run.count(|r| matches!(r, Request::RenewPinholePcp(..))), renewals + 1);
+    assert_eq!(pinholes_mapped(&run).len(), 2);
+    // Stopped: deleted with lifetime 0 at the same server.
+    run.policy.handle_stop();
+    run.collect();
+    assert!(run.out.iter().any(|j| matches!(&j.request, Request::UnmapPinholePcp(s, m) if s.to_string() == ROUTER6 && m.protocol == Protocol::Udp)), "{:?}", run.out);
+    run.serve(&healthy(3600));
+    assert!(run.policy.is_done());
+    // A router that does not answer PCP over IPv6 offers no pinholes (said once both
+    // protocols' requests are answered).
+    let mut run = Run::new(v6(&[Protocol::Udp, Protocol::Tcp]));
+    run.answer(is_find_pinholes, pcp.clone());
+    let silent = || Reply::Pmp(Err(Error::PmpUnavailable("silent".into())));
+    run.answer(|r| matches!(r, Request::MapPinholePcp(..)), silent());
+    assert!(run.out.iter().any(|j| matches!(j.request, Request::MapPinholePcp(..))), "{:?}", run.out);
+    run.answer(|r| matches!(r, Request::MapPinholePcp(..)), silent());
+    mapped(&mut run);
+    assert_eq!(last_status(&run), (Status::Mapped, format!("{BOTH_OPEN}; {}", text::IPV6_NO_SERVICE)));
+    // One unanswered, the other granted: the granted one is kept (and removed at stop).
+    let mut run = Run::new(v6(&[Protocol::Udp, Protocol::Tcp]));
+    run.answer(is_find_pinholes, pcp);
+    run.answer(|r| matches!(r, Request::MapPinholePcp(_, Protocol::Udp, ..)), silent());
+    run.answer(
+        |r| matches!(r, Request::MapPinholePcp(_, Protocol::Tcp, ..)),
+        Reply::Pmp(Ok(pcp_pinhole(Protocol::Tcp, 600, 100))),
+    );
+    mapped(&mut run);
+    assert_eq!(
+        last_status(&run),
+        (Status::Mapped, format!("{BOTH_OPEN}; IPv6 fd77::2 (TCP only) open (PCP pinholes)"))
+    );
+    run.policy.handle_stop();
+    run.collect();
+    assert!(
+        run.out.iter().any(|j| matches!(&j.request, Request::UnmapPinholePcp(_, m) if m.protocol == Protocol::Tcp)),
+        "{:?}",
+        run.out
+    );
+}
+
+#[test]
+fn stop_removes_the_pinholes_including_one_being_added() {
+    let mut run = Run::new(v6(&[Protocol::Udp, Protocol::Tcp]));
+    mapped(&mut run);
+    run.policy.handle_stop();
+    run.collect();
+    let deletes: Vec<u16> = run
+        .out
+        .iter()
+        .filter_map(|j| if let Request::DeletePinhole(_, _, id) = j.request { Some(id) } else { None })
+        .collect();
+    assert_eq!(deletes, [20, 21]);
+    run.serve(&healthy(3600));
+    assert!(run.policy.is_done());
+    assert_eq!(run.count(is_delete), 2, "and the IPv4 mappings");
+    assert_eq!(run.events.last(), Some(&Event::Status(Status::Stopped, text::STOPPED_REMOVED.into())));
+    // Stopped while the AddPinhole is out: it lands, then it is removed.
+    let mut run = Run::new(v6(&[Protocol::Udp]));
+    run.answer(is_find_pinholes, pinholes_found(true, true, &[CLIENT6]));
+    run.policy.handle_stop();
+    run.collect();
+    run.answer(|r| matches!(r, Request::FindGateway), Reply::Found(None));
+    assert!(!run.policy.is_done());
+    run.answer(is_add_pinhole, Reply::PinholeId(Ok(20)));
+    assert!(matches!(run.out[..], [Job { request: Request::DeletePinhole(_, _, 20), .. }]), "{:?}", run.out);
+    run.serve(&healthy(3600));
+    assert!(run.policy.is_done());
+    // remove_on_exit off: they stay to their lease.
+    let mut run = Run::new(Settings { remove_on_stop: false, ..v6(&[Protocol::Udp]) });
+    mapped(&mut run);
+    run.policy.handle_stop();
+    run.collect();
+    run.serve(&healthy(3600));
+    assert_eq!(run.count(|r| matches!(r, Request::DeletePinhole(..))), 0);
+    assert!(run.policy.is_done());
+}
+
+#[test]
+fn a_router_that_needs_or_allows_no_pinholes_says_so_once() {
+    let cases = [
+        (pinholes_found(false, true, &[CLIENT6]), Some(text::IPV6_FIREWALL_OFF)),
+        (pinholes_found(true, false, &[CLIENT6]), Some(text::IPV6_NOT_ALLOWED)),
+        (
+            Reply::Pinholes(FoundPinholes { route: PinholeRoute::None, addresses: addresses(&[CLIENT6]) }),
+            Some(text::IPV6_NO_SERVICE),
+        ),
+        // No address a player could reach: nothing to open, nothing said.
+        (pinholes_found(true, true, &[]), None),
+    ];
+    for (answer, said) in cases {
+        let mut run = Run::new(v6(&[Protocol::Udp]));
+        run.answer(is_find_pinholes, answer.clone());
+        mapped(&mut run);
+        let line = said.map_or("UDP 41100 open on 11.22.33.44 (UPnP)".to_string(), |s| {
+            format!("UDP 41100 open on 11.22.33.44 (UPnP); {s}")
+        });
+        assert_eq!(last_status(&run), (Status::Mapped, line.clone()));
+        assert_eq!(run.count(is_add_pinhole), 0);
+        assert!(pinholes_mapped(&run).is_empty());
+        // An hour of checks: looked at again at each (at most every minute), nothing new said.
+        let statuses = status_count(&run);
+        let same = |r: &Request| if is_find_pinholes(r) { answer.clone() } else { healthy(3600)(r) };
+        run.run_for(Duration::from_secs(3600), Duration::from_secs(1), &same);
+        assert_eq!(status_count(&run), statuses, "{line}");
+        assert_eq!(run.count(is_find_pinholes), 1 + 12, "{line}");
+    }
+    // IPv6 off: nothing asked, nothing said.
+    let mut run = Run::new(settings(&[Protocol::Udp]));
+    mapped(&mut run);
+    run.run_for(Duration::from_secs(600), Duration::from_secs(1), &healthy(3600));
+    assert_eq!(run.count(is_find_pinholes), 0);
+    assert_eq!(last_status(&run), (Status::Mapped, "UDP 41100 open on 11.22.33.44 (UPnP)".into()));
 }

@@ -1,0 +1,61 @@
+## UPNPPortMapper's IPv6 pinholes by PCP, on a router with UPnP off and NAT-PMP/PCP on (bed
+## IGD_ENABLE_UPNP=no): no IPv6 firewall service answers the node's IPv6 search, so it
+## asks PCP at the IPv6 default gateway (the test adds one via the router's LAN address,
+## as a router advertisement would, and removes it). Both pinholes reported
+## ("PCP IPv6 pinhole"), in the router's rules, a datagram and a TCP connection from the
+## WAN host to the client's IPv6 address arriving until stop(), which deletes them.
+extends "res://tests/pinhole_case.gd"
+
+## The router's LAN address (igd-up.sh).
+const ROUTER6 := "fd77::1"
+
+
+func _default_route6(action: String) -> int:
+	return OS.execute("ip", ["-6", "route", action, "default", "via", ROUTER6])
+
+
+func test_pcp_pinholes_until_stop() -> void:
+	check_eq(bed_value("IGD_ENABLE_UPNP"), "no", "a bed with UPnP off")
+	if not check_eq(_default_route6("add"), 0, "an IPv6 default route via the router"):
+		return
+	var p := port(0)
+	var client6 := bed_value("IGD_CLIENT_IP6")
+	var listener := Listener.new()
+	check_eq(listener.open(p), OK, "listening on port %d" % p)
+	var node := _pinhole_mapper(p)
+	# Nothing answers the IPv6 search: the lookup waits this long before asking PCP.
+	node.discover_timeout = 500
+	var seen := _record(node)
+	var pinholes := _watch_pinholes(node, PCP_PINHOLE)
+	var started := Time.get_ticks_usec()
+	node.start()
+	await _wait_until(func(): return pinholes.list.size() >= 2 and seen.has("completed"), WAIT_MS)
+	if pinholes.first_usec != 0:
+		print(
+			(
+				"     UPNPPortMapper: start() -> first PCP IPv6 pinhole port_mapped in %.1f ms"
+				% [(pinholes.first_usec - started) / 1000.0]
+			)
+		)
+	check_eq(seen.get("completed"), 0, "upnp_completed")
+	var got: Array = pinholes.list.duplicate()
+	got.sort()
+	check_eq(got, [[client6, p, "TCP", PCP_PINHOLE], [client6, p, "UDP", PCP_PINHOLE]], "pinholes")
+	check_eq(
+		node.get_status_text(),
+		(
+			"UDP %d, TCP %d open on %s (PCP); IPv6 %s open (PCP pinholes)"
+			% [p, p, bed_value("IGD_EXT_IP"), client6]
+		),
+		"status text"
+	)
+	_check_rules(p, 1, "running")
+	_check_forwarding(await _probe(listener, p, 3, client6), true, "to the node's PCP pinholes")
+	node.stop()
+	await _wait_until(func(): return node.get_status() == node.STATUS_STOPPED, 6000)
+	check_eq(node.get_status(), node.STATUS_STOPPED, "status after stop()")
+	_check_rules(p, 0, "after stop()")
+	_check_dropped(await _probe(listener, p, 1, client6), "after stop()")
+	node.free()
+	listener.close()
+	check_eq(_default_route6("del"), 0, "the IPv6 default route removed")
