@@ -13,7 +13,7 @@
 #     a game developer's CI does; it must register the extension, its exit status is
 #     shown, see below), then the engine loads the Linux x86_64 debug library and
 #     RustUPNP.get_version() returns the version.
-# Prints "ok"/"FAIL" per check, ends with "package: N passed, M failed", exits non-zero on
+# Prints "ok"/"FAIL" per check, ends with "package-tests: N passed, M failed", exits non-zero on
 # any failure.
 #
 # Usage: tests/package.sh [--all] [--tag TAG]
@@ -51,7 +51,7 @@ check() {
   fi
 }
 finish() {
-  echo "package: $passed passed, $failed failed"
+  echo "package-tests: $passed passed, $failed failed"
   ((failed == 0)); exit
 }
 # The conditions (called through check, hence the directive).

@@ -68,8 +68,8 @@ stage build     cargo build --workspace --all-targets --locked
 stage rustfmt   cargo fmt --all -- --check
 stage clippy    cargo clippy --workspace --all-targets --locked -- -D warnings
 stage unit      cargo test --locked
-stage gdformat  "$GDTOOLKIT_BIN/gdformat" --check godot-project
-stage gdlint    "$GDTOOLKIT_BIN/gdlint" godot-project
+stage gdformat  "$GDTOOLKIT_BIN/gdformat" --check godot-project addons tests/godot
+stage gdlint    "$GDTOOLKIT_BIN/gdlint" godot-project addons tests/godot
 stage testbed   cargo test --locked -p igd-tests
 stage godot     tests/godot/run.sh
 stage edhelp    tests/godot/editor-help.sh

@@ -264,6 +264,9 @@ def check(dump_path, engine_names, classes, summary_only=False):
         if not got or not got.get("exists"):
             r.check(False, cls, "class not registered (ClassDB.class_exists is false)")
             continue
+        if got.get("works_in_editor") is not None:
+            r.check(got["works_in_editor"], f"{cls} works in the editor",
+                    "a call on a new instance in a @tool script did not return (a placeholder: not a tool class)")
         page, docs = got["page"], want.get(cls)
         if docs is None:
             r.check(False, cls, "no #[derive(GodotClass)] with this name in " + str(CLASSES_DIR))

@@ -1,5 +1,6 @@
 ## The Network check dock's work, in a Godot process of its own (the dock starts it): in
-## the editor the addon's classes are placeholders, usable only in a running game. Prints
+## the editor UPNPPortMapper is a placeholder (no node of a scene being edited may map a
+## port), and a process of its own cannot hold the editor up or leave a mapping. Prints
 ## each finding as one line starting with "network-check: ".
 ##
 ##   godot --headless --path PROJECT --script THIS_SCRIPT -- --check

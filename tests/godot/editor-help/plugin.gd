@@ -64,6 +64,7 @@ func _probe(cls: String, wait_ms: int) -> Dictionary:
 	info["properties"] = properties
 	info["signals"] = signals
 	info["constants"] = Array(ClassDB.class_get_integer_constant_list(cls, true))
+	info["works_in_editor"] = _works_in_editor(cls)
 
 	# The page is built from the editor's doc data, which a first start fills in a thread:
 	# poll (bounded) until the page shows a class description.
@@ -80,6 +81,19 @@ func _probe(cls: String, wait_ms: int) -> Dictionary:
 	info["page"] = page
 	info["waited_ms"] = Time.get_ticks_msec() - t0
 	return info
+
+
+## Whether a script in the editor (a @tool script, a plugin) can use the class, as it can
+## the engine's UPNP/UPNPDevice: a class that is no tool class is a placeholder there, and
+## a call on it prints an error and returns null. Null for the node, which has no call
+## without side effects to make.
+func _works_in_editor(cls: String) -> Variant:
+	if not ClassDB.is_parent_class(cls, "RefCounted"):
+		return null
+	var object: Object = ClassDB.instantiate(cls)
+	if ClassDB.class_has_method(cls, "get_device_count"):
+		return object.call("get_device_count") == 0
+	return object.call("is_valid_gateway") == false
 
 
 ## The parsed text of the visible help page of cls ("" when none is shown).

@@ -18,8 +18,8 @@ use upnp_core::protocol::result::{IgdStatus, UpnpResult};
 /// One UPnP device found by discovery (or built by a script); see the editor help for
 /// the class description (`CLASS_DOC`).
 #[derive(GodotClass)]
-#[cfg_attr(not(feature = "engine-names"), class(init, base = RefCounted, rename = RustUPNPDevice))]
-#[cfg_attr(feature = "engine-names", class(init, base = RefCounted, rename = UPNPDevice))]
+#[cfg_attr(not(feature = "engine-names"), class(init, tool, base = RefCounted, rename = RustUPNPDevice))]
+#[cfg_attr(feature = "engine-names", class(init, tool, base = RefCounted, rename = UPNPDevice))]
 pub struct UpnpDevice {
     base: Base<RefCounted>,
     // Every method takes `&self` or `Gd<Self>`, never `&mut self`: gdext's `&mut self`

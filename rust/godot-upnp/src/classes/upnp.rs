@@ -12,8 +12,8 @@ use upnp_core::protocol::result::UpnpResult;
 /// Discovery and port mapping through the local network's gateway; see the editor help
 /// for the class description (`CLASS_DOC`).
 #[derive(GodotClass)]
-#[cfg_attr(not(feature = "engine-names"), class(init, base = RefCounted, rename = RustUPNP))]
-#[cfg_attr(feature = "engine-names", class(init, base = RefCounted, rename = UPNP))]
+#[cfg_attr(not(feature = "engine-names"), class(init, tool, base = RefCounted, rename = RustUPNP))]
+#[cfg_attr(feature = "engine-names", class(init, tool, base = RefCounted, rename = UPNP))]
 pub struct Upnp {
     base: Base<RefCounted>,
     // No `&mut self` methods (see `UpnpDevice`): state behind a lock, held only briefly.
