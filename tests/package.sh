@@ -40,19 +40,10 @@ while (($#)); do
   shift
 done
 
-passed=0 failed=0
-# check WHAT CONDITION...: one counted check (the condition is a command).
-check() {
-  local what=$1; shift
-  if "$@"; then
-    echo "ok   $what"; passed=$((passed + 1))
-  else
-    echo "FAIL $what"; failed=$((failed + 1))
-  fi
-}
+source tests/lib/checks.sh
 finish() {
-  echo "package-tests: $passed passed, $failed failed"
-  ((failed == 0)); exit
+  summary package
+  exit
 }
 # The conditions (called through check, hence the directive).
 # shellcheck disable=SC2329
@@ -69,7 +60,7 @@ member_not_empty() { (($(unzip -Z -l "$1" "$2" | awk 'NR == 1 { print $4 }') > 0
 indent() { [[ -z $2 ]] || while IFS= read -r line; do echo "     $1: $line"; done <<<"$2"; }
 
 if ((!all)); then
-  rust/godot-upnp/build-addon.sh debug || { echo "FAIL build-addon.sh debug"; failed=1; finish; }
+  rust/godot-upnp/build-addon.sh debug || { ok 1 "build-addon.sh debug"; finish; }
 fi
 
 # --- Versions ---
@@ -135,7 +126,7 @@ mkdir -p "$stage/addons" dist
 cp -R "$ADDON" "$stage/addons/"
 cp LICENSE "$stage/$ADDON/LICENSE"
 rm -f "$zip_path"
-(cd "$stage" && zip -r -X -q "$zip_path" addons) || { echo "FAIL zip"; failed=$((failed + 1)); finish; }
+(cd "$stage" && zip -r -X -q "$zip_path" addons) || { ok 1 zip; finish; }
 unzip -l "$zip_path"
 listing=$(unzip -Z1 "$zip_path")
 

@@ -115,6 +115,44 @@ func _watch_pinholes(node: Node, method: String) -> Dictionary:
 	return watch
 
 
+## Starts a pinhole mapper for `p`, with a listener there, and waits (bounded) for both
+## protocols' pinholes (reported with `method`) and the first upnp_completed; prints the
+## time from start() to the first pinhole. {"node", "seen" (_record), "pinholes"
+## (_watch_pinholes), "listener"}. A `discover_timeout` above 0 is set on the node.
+func _start_pinholes(p: int, method: String, discover_timeout := 0) -> Dictionary:
+	var listener := Listener.new()
+	check_eq(listener.open(p), OK, "listening on port %d" % p)
+	var node := _pinhole_mapper(p)
+	if discover_timeout > 0:
+		node.discover_timeout = discover_timeout
+	var seen := _record(node)
+	var pinholes := _watch_pinholes(node, method)
+	var started := Time.get_ticks_usec()
+	node.start()
+	await _wait_until(func(): return pinholes.list.size() >= 2 and seen.has("completed"), WAIT_MS)
+	if pinholes.first_usec != 0:
+		print(
+			(
+				"     UPNPPortMapper: start() -> first %s port_mapped in %.1f ms"
+				% [method, (pinholes.first_usec - started) / 1000.0]
+			)
+		)
+	return {"node": node, "seen": seen, "pinholes": pinholes, "listener": listener}
+
+
+## Stops the node of `run` (_start_pinholes) and checks its pinholes are gone: the
+## router's rules, and what the WAN host sends to `address`.
+func _stop_pinholes(run: Dictionary, p: int, address: String) -> void:
+	var node: Node = run.node
+	node.stop()
+	await _wait_until(func(): return node.get_status() == node.STATUS_STOPPED, 6000)
+	check_eq(node.get_status(), node.STATUS_STOPPED, "status after stop()")
+	_check_rules(p, 0, "after stop()")
+	_check_dropped(await _probe(run.listener, p, 1, address), "after stop()")
+	node.free()
+	run.listener.close()
+
+
 ## Checks that each protocol has `count` pinhole rules for `p` (with a lease of an hour).
 func _check_rules(p: int, count: int, what: String) -> void:
 	for proto in PROTOCOLS:

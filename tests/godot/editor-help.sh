@@ -33,27 +33,12 @@ trap 'ip netns del "$NS" 2>/dev/null; rm -rf "$P"' EXIT
 rc=0
 
 ip netns add "$NS" && ip -n "$NS" link set lo up || { echo "cannot create network namespace $NS"; exit 1; }
+source tests/lib/checks.sh
 # The editor's own settings, data and cache (only for the editor: cargo needs the real HOME).
-EDITOR_HOME=(HOME="$P/home" XDG_CONFIG_HOME="$P/home/config" XDG_DATA_HOME="$P/home/data" XDG_CACHE_HOME="$P/home/cache")
-mkdir -p "$P/home"
+mapfile -t EDITOR_HOME < <(editor_home "$P/home")
 
 # project P: the addon as a game would hold it, and the probe enabled as an editor plugin.
-make_project() {
-  rm -rf "$P/project"
-  mkdir -p "$P/project/.godot" "$P/project/addons"
-  cp -r addons/godot-upnp "$P/project/addons/godot-upnp"
-  cp -r tests/godot/editor-help "$P/project/addons/editor_help_probe"
-  echo "res://addons/godot-upnp/godot-upnp.gdextension" >"$P/project/.godot/extension_list.cfg"
-  cat >"$P/project/project.godot" <<'EOF'
-config_version=5
-
-[application]
-config/name="editor-help-test"
-
-[editor_plugins]
-enabled=PackedStringArray("res://addons/editor_help_probe/plugin.cfg")
-EOF
-}
+make_project() { addon_project "$P/project" editor-help-test tests/godot/editor-help=editor_help_probe; }
 
 # editor LABEL CLASSES WAIT_MS: one editor run; its dump goes to $OUT/LABEL.json.
 editor() {
@@ -71,8 +56,8 @@ editor() {
   fi
 }
 
-# check LABEL CLASSES [--engine-names]: compares the dump with the sources.
-check() {
+# check_dump LABEL CLASSES [--engine-names]: compares the dump with the sources.
+check_dump() {
   python3 tests/godot/editor_help.py check "$OUT/$1.json" "$2" "${@:3}" >"$OUT/$1.check" 2>&1 || rc=1
   grep -E '^FAIL' "$OUT/$1.check" | head -30
   local summary
@@ -90,7 +75,7 @@ build() {
     echo "$label, first editor session (doc cache built): $(python3 tests/godot/editor_help.py check \
       "$OUT/$label-first-session.json" "$classes" "${@:3}" --summary)"
   fi
-  editor "$label" "$classes" 20000 && check "$label" "$classes" "${@:3}"
+  editor "$label" "$classes" 20000 && check_dump "$label" "$classes" "${@:3}"
 }
 
 rust/godot-upnp/build-addon.sh debug || exit 1

@@ -29,11 +29,8 @@ bed_down() {
   rm -rf "/tmp/godot-upnp-eh-nc-$1"
 }
 trap 'for b in "${BEDS[@]}"; do bed_down "$b"; done; rm -rf "$P"' EXIT
-passed=0 failed=0
-
-ok() { # ok CONDITION-EXIT-STATUS WHAT
-  if (($1 == 0)); then passed=$((passed + 1)); echo "ok   $2"; else failed=$((failed + 1)); echo "FAIL $2"; fi
-}
+source tests/lib/checks.sh
+mapfile -t EDITOR_HOME < <(editor_home "$P/home")
 
 bed_up() { # NAME [ENV=VALUE...]
   local name=$1; shift
@@ -41,26 +38,14 @@ bed_up() { # NAME [ENV=VALUE...]
     "eh-nc$name-w" >"$OUT/$name.env" 2>"$OUT/$name.bed.log" || { echo "bed $name did not come up:"; tail -5 "$OUT/$name.bed.log"; exit 1; }
 }
 
-# project PLUGINS...: the addon and the probe; PLUGINS are the enabled editor plugins.
-project() {
-  rm -rf "$P/project"
-  mkdir -p "$P/project/.godot" "$P/project/addons"
-  cp -r addons/godot-upnp "$P/project/addons/godot-upnp"
-  cp -r tests/godot/network-check "$P/project/addons/network_check_probe"
-  echo "res://addons/godot-upnp/godot-upnp.gdextension" >"$P/project/.godot/extension_list.cfg"
-  local list
-  list=$(printf '"res://addons/%s/plugin.cfg", ' "$@")
-  printf 'config_version=5\n\n[application]\nconfig/name="network-check-test"\n\n[editor_plugins]\nenabled=PackedStringArray(%s)\n' \
-    "${list%, }" >"$P/project/project.godot"
-}
+# project [godot-upnp]: the addon and the probe (enabled), and the addon's own plugin when named.
+project() { addon_project "$P/project" network-check-test "$@" tests/godot/network-check=network_check_probe; }
 
 # editor BED LABEL: one editor run in the bed's client namespace; the dump is $OUT/LABEL.json.
 editor() {
   local t0=$SECONDS
   rm -f "$OUT/$2.json"
-  timeout 120 ip netns exec "eh-nc$1-c" env HOME="$P/home" XDG_CONFIG_HOME="$P/home/config" \
-    XDG_DATA_HOME="$P/home/data" XDG_CACHE_HOME="$P/home/cache" \
-    "$GODOT" --headless --editor --path "$P/project" -- "--out=$OUT/$2.json" "--port=$PORT" >"$OUT/$2.log" 2>&1
+  timeout 120 ip netns exec "eh-nc$1-c" env "${EDITOR_HOME[@]}" "$GODOT" --headless --editor --path "$P/project" -- "--out=$OUT/$2.json" "--port=$PORT" >"$OUT/$2.log" 2>&1
   echo "editor run $2: exit $?, $((SECONDS - t0)) s"
 }
 
@@ -80,13 +65,11 @@ rust/godot-upnp/build-addon.sh debug || exit 1
 bed_up upnp
 bed_up pmp IGD_ENABLE_UPNP=no IGD_CLIENT_DEFAULT_ROUTE=1
 bed_up private IGD_OUTER=private
-mkdir -p "$P/home"
-
-project network_check_probe
+project
 editor upnp off-by-default
 [[ $(field off-by-default dock_found) == False ]]; ok $? "off by default: no dock unless the plugin is enabled"
 
-project godot-upnp network_check_probe
+project godot-upnp
 editor upnp upnp
 [[ $(field upnp dock_found) == True ]]; ok $? "plugin enabled: the Network check dock is there"
 shows upnp check "Router (UPnP): http://10.77.0.1:5000/rootDesc.xml"; ok $? "UPnP router: the check names the router"
@@ -122,5 +105,4 @@ for label in upnp pmp private; do
   field "$label" check.text | sed 's/^/  check: /'
   field "$label" map.text | sed 's/^/  map:   /'
 done
-echo "godot-tests: $passed passed, $failed failed"
-((failed == 0))
+summary godot

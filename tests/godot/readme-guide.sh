@@ -34,20 +34,14 @@ WORK=$(mktemp -d /tmp/godot-upnp-guide.XXXXXX)
 # remembered gateway either), and nothing shared with other runs.
 export XDG_CONFIG_HOME=$WORK/config XDG_CACHE_HOME=$WORK/cache XDG_DATA_HOME=$WORK/data
 GAME=$WORK/game
-passed=0 failed=0
 t0=$SECONDS
 
 trap 'tests/testbed/igd-down.sh "${BED[@]}" 2>/dev/null; rm -rf "$WORK" "$IGD_STATE_DIR"' EXIT
 
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() { # DESCRIPTION COMMAND...: one test case
-  local what=$1; shift
-  if "$@"; then ok "$what"; else fail "$what"; fi
-}
+source tests/lib/checks.sh
+fail() { ok 1 "$*"; }
 finish() {
-  echo "godot-tests: $passed passed, $failed failed [readme guide, $((SECONDS - t0)) s]"
-  ((failed == 0))
+  summary godot "readme guide, $((SECONDS - t0)) s"
   exit
 }
 
@@ -65,7 +59,7 @@ for block in intro.gd host.gd host.tscn upnp_thread.gd web_guard.gd import.sh ci
 done
 ((failed == 0)) || finish
 blocks=("$WORK"/blocks/*)
-ok "README: ${#blocks[@]} marked blocks extracted"
+ok 0 "README: ${#blocks[@]} marked blocks extracted"
 
 gd_blocks=("$WORK"/blocks/*.gd)
 if [[ -x $GDTOOLKIT_BIN/gdformat ]]; then

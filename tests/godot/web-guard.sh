@@ -32,22 +32,13 @@ NS=eh-guard-$$
 P=$(mktemp -d /tmp/godot-upnp-webguard.XXXXXX)
 trap 'ip netns del "$NS" 2>/dev/null; rm -rf "$P"' EXIT
 ip netns add "$NS" && ip -n "$NS" link set lo up || { echo "cannot create network namespace $NS"; exit 1; }
-passed=0 failed=0
+source tests/lib/checks.sh
 EXT=res://addons/godot-upnp/godot-upnp.gdextension
-
-ok() { # ok CONDITION-EXIT-STATUS WHAT
-  if (($1 == 0)); then passed=$((passed + 1)); echo "ok   $2"; else failed=$((failed + 1)); echo "FAIL $2"; fi
-}
 
 # project NAME: the addon folder as a game holds it, the guard scenes, extension_list.cfg.
 project() {
-  local d=$P/$1
-  mkdir -p "$d/.godot" "$d/addons"
-  cp -r addons/godot-upnp "$d/addons/godot-upnp"
-  cp tests/godot/web-guard/*.gd tests/godot/web-guard/*.tscn "$d/"
-  echo "$EXT" >"$d/.godot/extension_list.cfg"
-  printf 'config_version=5\n\n[application]\nconfig/name="web-guard"\nrun/main_scene="res://guard.tscn"\n' \
-    >"$d/project.godot"
+  APPLICATION_LINES='run/main_scene="res://guard.tscn"' addon_project "$P/$1" web-guard
+  cp tests/godot/web-guard/*.gd tests/godot/web-guard/*.tscn "$P/$1/"
 }
 
 # run PROJECT SCENE: one headless run (bounded: 300 frames, 60 s); output in $OUT/PROJECT-SCENE.log.
@@ -60,7 +51,7 @@ has() { grep -qF -- "$2" "$OUT/$1.log"; }
 exit0() { [[ $(cat "$OUT/$1.log.rc") == 0 ]]; }
 
 # The editor (for the export) with its own settings and cache, not the machine's.
-EDITOR_HOME=(HOME="$P/home" XDG_CONFIG_HOME="$P/home/config" XDG_DATA_HOME="$P/home/data" XDG_CACHE_HOME="$P/home/cache")
+mapfile -t EDITOR_HOME < <(editor_home "$P/home")
 
 rust/godot-upnp/build-addon.sh debug || exit 1
 project nolib
@@ -117,5 +108,4 @@ for p in nolib web; do
   echo "--- printed by Godot running the guarded scene, $p:"
   grep -E "ERROR|SCRIPT|at: " "$OUT/$p-guard.log" | sed 's/^/  /'
 done
-echo "godot-tests: $passed passed, $failed failed"
-((failed == 0))
+summary godot

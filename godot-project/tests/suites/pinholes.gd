@@ -305,21 +305,10 @@ func _added_since_restart(p: int) -> int:
 func test_the_port_mapper_opens_pinholes_until_stop() -> void:
 	var p := port(10)
 	var client6 := bed_value("IGD_CLIENT_IP6")
-	var listener := Listener.new()
-	check_eq(listener.open(p), OK, "listening on port %d" % p)
-	var node := _pinhole_mapper(p)
-	var seen := _record(node)
-	var pinholes := _watch_pinholes(node, UPNP_PINHOLE)
-	var started := Time.get_ticks_usec()
-	node.start()
-	await _wait_until(func(): return pinholes.list.size() >= 2 and seen.has("completed"), WAIT_MS)
-	if pinholes.first_usec != 0:
-		print(
-			(
-				"     UPNPPortMapper: start() -> first IPv6 pinhole port_mapped in %.1f ms"
-				% [(pinholes.first_usec - started) / 1000.0]
-			)
-		)
+	var run := await _start_pinholes(p, UPNP_PINHOLE)
+	var node: Node = run.node
+	var seen: Dictionary = run.seen
+	var pinholes: Dictionary = run.pinholes
 	check_eq(seen.get("completed"), 0, "upnp_completed")
 	var got: Array = pinholes.list.duplicate()
 	got.sort()
@@ -342,26 +331,16 @@ func test_the_port_mapper_opens_pinholes_until_stop() -> void:
 	check_eq(node.get_external_address(), bed_value("IGD_EXT_IP"), "external address (IPv4)")
 	check_eq(node.get_mapped_port("UDP"), p, "mapped port (IPv4)")
 	_check_rules(p, 1, "running")
-	_check_forwarding(await _probe(listener, p, 3, client6), true, "to the node's pinholes")
-	node.stop()
-	await _wait_until(func(): return node.get_status() == node.STATUS_STOPPED, 6000)
-	check_eq(node.get_status(), node.STATUS_STOPPED, "status after stop()")
-	_check_rules(p, 0, "after stop()")
-	_check_dropped(await _probe(listener, p, 1, client6), "after stop()")
-	node.free()
-	listener.close()
+	_check_forwarding(await _probe(run.listener, p, 3, client6), true, "to the node's pinholes")
+	await _stop_pinholes(run, p, client6)
 
 
 func test_the_port_mapper_opens_pinholes_again_after_a_router_reboot() -> void:
 	var p := port(11)
 	var client6 := bed_value("IGD_CLIENT_IP6")
-	var listener := Listener.new()
-	check_eq(listener.open(p), OK, "listening on port %d" % p)
-	var node := _pinhole_mapper(p)
-	var seen := _record(node)
-	var pinholes := _watch_pinholes(node, UPNP_PINHOLE)
-	node.start()
-	await _wait_until(func(): return pinholes.list.size() >= 2 and seen.has("completed"), WAIT_MS)
+	var run := await _start_pinholes(p, UPNP_PINHOLE)
+	var node: Node = run.node
+	var pinholes: Dictionary = run.pinholes
 	check_eq(pinholes.list.size(), 2, "pinholes before the reboot")
 	restart_router({"IGD_CLEAR_LEASES": "1"})
 	var rebooted := Time.get_ticks_usec()
@@ -377,10 +356,6 @@ func test_the_port_mapper_opens_pinholes_again_after_a_router_reboot() -> void:
 	)
 	_check_rules(p, 1, "opened again")
 	check_eq(_added_since_restart(p), 2, "AddPinhole requests the restarted router got")
-	_check_forwarding(await _probe(listener, p, 3, client6), true, "after the reboot")
+	_check_forwarding(await _probe(run.listener, p, 3, client6), true, "after the reboot")
 	check_eq(node.get_status(), node.STATUS_MAPPED, "status after the reboot")
-	node.stop()
-	await _wait_until(func(): return node.get_status() == node.STATUS_STOPPED, 6000)
-	_check_rules(p, 0, "after stop()")
-	node.free()
-	listener.close()
+	await _stop_pinholes(run, p, client6)

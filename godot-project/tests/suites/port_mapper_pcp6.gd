@@ -20,23 +20,11 @@ func test_pcp_pinholes_until_stop() -> void:
 		return
 	var p := port(0)
 	var client6 := bed_value("IGD_CLIENT_IP6")
-	var listener := Listener.new()
-	check_eq(listener.open(p), OK, "listening on port %d" % p)
-	var node := _pinhole_mapper(p)
-	# Nothing answers the IPv6 search: the lookup waits this long before asking PCP.
-	node.discover_timeout = 500
-	var seen := _record(node)
-	var pinholes := _watch_pinholes(node, PCP_PINHOLE)
-	var started := Time.get_ticks_usec()
-	node.start()
-	await _wait_until(func(): return pinholes.list.size() >= 2 and seen.has("completed"), WAIT_MS)
-	if pinholes.first_usec != 0:
-		print(
-			(
-				"     UPNPPortMapper: start() -> first PCP IPv6 pinhole port_mapped in %.1f ms"
-				% [(pinholes.first_usec - started) / 1000.0]
-			)
-		)
+	# Nothing answers the IPv6 search: the lookup waits discover_timeout before asking PCP.
+	var run := await _start_pinholes(p, PCP_PINHOLE, 500)
+	var node: Node = run.node
+	var seen: Dictionary = run.seen
+	var pinholes: Dictionary = run.pinholes
 	check_eq(seen.get("completed"), 0, "upnp_completed")
 	var got: Array = pinholes.list.duplicate()
 	got.sort()
@@ -50,12 +38,6 @@ func test_pcp_pinholes_until_stop() -> void:
 		"status text"
 	)
 	_check_rules(p, 1, "running")
-	_check_forwarding(await _probe(listener, p, 3, client6), true, "to the node's PCP pinholes")
-	node.stop()
-	await _wait_until(func(): return node.get_status() == node.STATUS_STOPPED, 6000)
-	check_eq(node.get_status(), node.STATUS_STOPPED, "status after stop()")
-	_check_rules(p, 0, "after stop()")
-	_check_dropped(await _probe(listener, p, 1, client6), "after stop()")
-	node.free()
-	listener.close()
+	_check_forwarding(await _probe(run.listener, p, 3, client6), true, "to the node's PCP pinholes")
+	await _stop_pinholes(run, p, client6)
 	check_eq(_default_route6("del"), 0, "the IPv6 default route removed")
