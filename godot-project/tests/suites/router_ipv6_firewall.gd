@@ -21,7 +21,8 @@ func _router_ipv6() -> String:
 ## dual-stack router on the bed's addresses (10.77.0.1 and fd77::1 on lan0, in the router
 ## namespace). RustUPNP finds its IPv6 side by an IPv6 search: get_firewall_status()
 ## says what the profile says, add_pinhole() returns -ACTION_FAILED with one error line
-## naming the router's code. UPNPPortMapper with ipv6 maps IPv4 as ever (STATUS_MAPPED,
+## naming the router's code, update_pinhole() and delete_pinhole() ACTION_FAILED with
+## that line too. UPNPPortMapper with ipv6 maps IPv4 as ever (STATUS_MAPPED,
 ## port_mapped for UDP and TCP only), opens no pinhole and says why in its status text;
 ## over 3 s of checks every 0.5 s no further signal, no error line, no pinhole request
 ## and no second firewall lookup. `expect`: "enabled", "allowed" (the status), "code",
@@ -53,6 +54,11 @@ func _ipv6_firewall(profile: String, expect: Dictionary) -> void:
 		await _wait_until(func(): return sim.soap("AddPinhole").size() >= 1, 2000)
 		var clients := sim.soap("AddPinhole").map(func(r): return r.InternalClient)
 		check_eq(clients, [bed_value("IGD_CLIENT_IP6")], "the router was asked, for our address")
+		var failed := upnp_const("UPNP_RESULT_ACTION_FAILED")
+		var update = expect_errors(gateway.update_pinhole.bind(3, 60), [fault], "update_pinhole")
+		check_eq(update, failed, "update_pinhole()")
+		var delete = expect_errors(gateway.delete_pinhole.bind(3), [fault], "delete_pinhole")
+		check_eq(delete, failed, "delete_pinhole()")
 		print(
 			(
 				"     %s: get_firewall_status() %s, add_pinhole() %d, error line: %s"
