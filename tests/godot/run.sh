@@ -143,6 +143,7 @@ kill "$sim_pid" 2>/dev/null
 # Each igd-sim router profile (one simulator at a time, multicast on the bed's LAN).
 godot profiles router-profiles --suite=router_profiles PORT_BASE=45000 SIM="$ROOT/target/debug/igd-sim" \
   SIM_ADDRESS=10.77.0.50
+godot profiles router-ipv6-firewall --suite=router_ipv6_firewall PORT_BASE=45100 SIM="$ROOT/target/debug/igd-sim"
 
 # The router among misbehaving devices (stalling, trickling, bombs, floods...).
 tests/godot/hostile-lan.sh up gd-hostile-c "$OUT" || exit 1

@@ -1,7 +1,7 @@
 //! The emulated WANIPConnection: a port mapping table with miniupnpd's rules and answers.
 
 use crate::SimMapping;
-use crate::spec::{FaultRule, SoapFault, SoapSpec};
+use crate::spec::{FaultRule, Ipv6Firewall, SoapFault, SoapSpec};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,10 @@ const NO_SUCH_ENTRY: UpnpError = (714, "NoSuchEntryInArray");
 const WILDCARD_EXTERNAL_PORT: UpnpError = (716, "Wildcard not permited in ExtPort");
 const CONFLICT: UpnpError = (718, "ConflictInMappingEntry");
 const NO_PORT_MAPS: UpnpError = (728, "NoPortMapsAvailable");
+const FIREWALL_DISABLED: UpnpError = (702, "FirewallDisabled");
+const INBOUND_PINHOLE_NOT_ALLOWED: UpnpError = (703, "InboundPinholeNotAllowed");
+/// miniupnpd's spelling for the firewall service's 501.
+const FIREWALL_ACTION_FAILED: UpnpError = (501, "Action Failed");
 
 /// One device's service state.
 pub(crate) struct IgdState {
@@ -138,7 +142,10 @@ impl IgdState {
             "DeletePortMapping" => self.delete(&args, peer),
             "GetSpecificPortMappingEntry" => self.specific(&args),
             "GetGenericPortMappingEntry" => self.generic(&args),
-            _ => Err(INVALID_ACTION),
+            _ => match self.spec.ipv6_firewall {
+                Some(firewall) => firewall_action(firewall, action),
+                None => Err(INVALID_ACTION),
+            },
         }
     }
 
@@ -268,6 +275,24 @@ impl IgdState {
             ("NewPortMappingDescription", m.description.clone()),
             ("NewLeaseDuration", remaining(m).to_string()),
         ])
+    }
+}
+
+/// A WANIPv6FirewallControl:1 action on a firewall that lets no pinhole be made, as
+/// miniupnpd answers it (see [`Ipv6Firewall`]): its status, or its `CheckStatus` fault
+/// before any argument is read.
+fn firewall_action(firewall: Ipv6Firewall, action: &str) -> Result<Outputs, UpnpError> {
+    let off = firewall == Ipv6Firewall::Off;
+    let check_status = if off { FIREWALL_DISABLED } else { INBOUND_PINHOLE_NOT_ALLOWED };
+    let flag = |on: bool| if on { "1" } else { "0" }.to_string();
+    match action {
+        "GetFirewallStatus" => Ok(vec![("FirewallEnabled", flag(!off)), ("InboundPinholeAllowed", flag(off))]),
+        "GetOutboundPinholeTimeout" if off => Err(FIREWALL_DISABLED),
+        "GetOutboundPinholeTimeout" => Err(FIREWALL_ACTION_FAILED),
+        "AddPinhole" | "UpdatePinhole" | "DeletePinhole" | "CheckPinholeWorking" | "GetPinholePackets" => {
+            Err(check_status)
+        }
+        _ => Err(INVALID_ACTION),
     }
 }
 
@@ -416,6 +441,35 @@ mod tests {
         let mut igd = IgdState::new(0, spec);
         assert_eq!(igd.call_test("AddPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err(CONFLICT));
         assert_eq!(igd.call_test("AddAnyPortMapping", &add("40000", "10.77.0.3", "0"), PEER), Err(NOT_AUTHORIZED));
+    }
+
+    /// miniupnpd's `CheckStatus`: every pinhole action refused before its arguments are
+    /// read; `GetFirewallStatus` says why.
+    #[test]
+    fn a_firewall_without_pinholes_answers_like_miniupnpd() {
+        let mut igd = IgdState::new(0, SoapSpec::new(IgdVersion::V2));
+        assert_eq!(igd.call_test("GetFirewallStatus", &[], PEER), Err(INVALID_ACTION), "not emulated by default");
+        for (firewall, status, refusal, outbound) in [
+            (Ipv6Firewall::Off, ("0", "1"), FIREWALL_DISABLED, FIREWALL_DISABLED),
+            (Ipv6Firewall::NoInboundPinholes, ("1", "0"), INBOUND_PINHOLE_NOT_ALLOWED, FIREWALL_ACTION_FAILED),
+        ] {
+            let mut spec = SoapSpec::new(IgdVersion::V2);
+            spec.ipv6_firewall = Some(firewall);
+            let mut igd = IgdState::new(0, spec);
+            let expected =
+                vec![("FirewallEnabled", status.0.to_string()), ("InboundPinholeAllowed", status.1.to_string())];
+            assert_eq!(igd.call_test("GetFirewallStatus", &[], PEER), Ok(expected), "{firewall:?}");
+            for action in ["AddPinhole", "UpdatePinhole", "DeletePinhole", "CheckPinholeWorking", "GetPinholePackets"] {
+                assert_eq!(
+                    igd.call_test(action, &args(&[("UniqueID", "x")]), PEER),
+                    Err(refusal),
+                    "{firewall:?} {action}"
+                );
+            }
+            assert_eq!(igd.call_test("GetOutboundPinholeTimeout", &[], PEER), Err(outbound), "{firewall:?}");
+            assert_eq!(igd.call_test("GetExternalIPAddress", &[], PEER).unwrap()[0].1, "11.22.33.44");
+            assert_eq!(igd.call_test("Nonesuch", &[], PEER), Err(INVALID_ACTION));
+        }
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub use content::templates;
 pub use content::{IGD_V1_DESCRIPTION, IGD_V2_DESCRIPTION, MEDIA_RENDERER_DESCRIPTION};
 pub use spec::{
     Arrival, CONTROL_PATH, ConnectionState, Content, DESCRIPTION_PATH, DeviceSpec, FaultRule, Flood, FloodVary,
-    HttpBehavior, IgdVersion, RawAnswer, SoapFault, SoapSpec, SsdpAnswer, SsdpBehavior, media_renderer_targets,
+    HttpBehavior, IgdVersion, Ipv6Firewall, RawAnswer, SoapFault, SoapSpec, SsdpAnswer, SsdpBehavior,
+    media_renderer_targets,
 };
 pub use ssdp::interface_index;
 
@@ -70,6 +71,9 @@ pub enum SsdpMode {
         /// Interface name, e.g. `c0`.
         interface: String,
         /// Join `ff02::c` on `[::]:1900` instead of `239.255.255.250` on `0.0.0.0:1900`.
+        /// The other family's group is joined as well when a device has an address of
+        /// that family: a dual-stack router is a device on each family's address (each
+        /// device answers only the searches of its own family).
         ipv6: bool,
     },
 }
@@ -251,7 +255,7 @@ impl Simulator {
         for (index, spec) in config.devices.into_iter().enumerate() {
             let (http_addr, listener) = bind_http(&spec)?;
             let location = format!("http://{}{DESCRIPTION_PATH}", host_port(http_addr));
-            let uuid = spec.uuid.clone().unwrap_or_else(|| format!("5d1e0000-0000-4000-8000-{index:012x}"));
+            let uuid = spec.uuid.clone().unwrap_or_else(|| default_uuid(index));
             // The device's address with port 0 (an IPv6 link-local one keeps its scope).
             let mut reply_addr = spec.addr;
             reply_addr.set_port(0);
@@ -454,6 +458,12 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The UUID of device `index` when its [`DeviceSpec::uuid`] is `None`:
+/// `5d1e0000-0000-4000-8000-<index as 12 hex digits>`.
+pub fn default_uuid(index: usize) -> String {
+    format!("5d1e0000-0000-4000-8000-{index:012x}")
 }
 
 /// `ip:port`, IPv6 in brackets (without zone).

@@ -5,6 +5,7 @@
 //! igd-sim --multicast c0 --address 10.77.0.100 --count 20 --kind media-renderer
 //! igd-sim --unicast 127.0.0.1:0 --kind trickle --trickle-rate 100
 //! igd-sim --multicast c0 --address 10.77.0.50 --profile permanent-only --log-soap
+//! igd-sim --multicast lan0 --address 10.77.0.1 --address6 fd77::1 --profile v6-firewall-off
 //! ```
 //!
 //! It prints `SSDP <address>`, `LOCATION <index> <url>` and `CONTROL <index> <url>` (the
@@ -19,7 +20,7 @@ use igd_sim::{
     SimMapping, Simulator, SoapFault, SsdpAnswer, SsdpBehavior, SsdpMode, templates,
 };
 use std::io::{BufRead, Write};
-use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -30,65 +31,72 @@ type MakeProfile = fn(IpAddr) -> Vec<DeviceSpec>;
 /// The routers of `igd_sim::profiles` by `--profile` name, with what each does, its
 /// parameters fixed to the values `tests/quirks.rs` uses. Every device is on `--address`.
 /// A profile giving no device does not apply to that address.
-const PROFILES: &[(&str, &str, MakeProfile)] =
-    &[
-        ("another-port", "SSDP answers from a port of its own (TP-Link ER605's answer); IGDv1", |ip| {
-            vec![profiles::answers_from_another_port(ip)]
-        }),
-        (
-            "sagemcom-wfa",
-            "ssdp:all answered by a WFADevice only; the IGD (device 1) answers InternetGatewayDevice:1",
-            profiles::ssdp_all_finds_only_a_wfa_device,
-        ),
-        ("mikrotik-two-wans", "two WANIPConnections: the first Disconnected, the second 11.22.33.44", |ip| {
-            vec![profiles::mikrotik_two_wans(ip, ("Disconnected", ""), ("Connected", "11.22.33.44"))]
-        }),
-        ("huawei-dslforum", "only urn:dslforum-org names (a WANPPPConnection)", |ip| {
-            vec![profiles::huawei_dslforum_only(ip)]
-        }),
-        ("no-external-address", "connected, GetExternalIPAddress answers 0.0.0.0", |ip| {
-            vec![profiles::external_address_unspecified(ip)]
-        }),
-        ("leading-whitespace", "a tab and a newline before the description's <?xml", |ip| {
-            vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Whitespace)]
-        }),
-        ("leading-bom", "a UTF-8 byte order mark before the description's <?xml", |ip| {
-            vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Bom)]
-        }),
-        ("leading-bom-whitespace", "a BOM, then whitespace, before the description's <?xml", |ip| {
-            vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::BomAndWhitespace)]
-        }),
-        ("namespace-prefixes", "every description element prefixed ns0:", |ip| {
-            vec![profiles::description_with_namespace_prefixes(ip)]
-        }),
-        ("soap-prefix", "SOAP envelopes prefixed SOAP: (ARRIS)", |ip| vec![profiles::soap_envelope_prefix(ip, "SOAP")]),
-        ("soap-env-prefix", "SOAP envelopes prefixed SOAP-ENV: (TP-Link)", |ip| {
-            vec![profiles::soap_envelope_prefix(ip, "SOAP-ENV")]
-        }),
-        ("permanent-only", "725 OnlyPermanentLeasesSupported for any lease but 0 (MikroTik)", |ip| {
-            vec![profiles::permanent_leases_only(ip)]
-        }),
-        ("invalid-args-for-leases", "402 Invalid Args for any lease but 0, SOAP: envelopes (ARRIS)", |ip| {
-            vec![profiles::invalid_args_for_leases(ip)]
-        }),
-        ("action-failed-for-conflicts", "501 ActionFailed where 718 is meant (Linksys)", |ip| {
-            vec![profiles::action_failed_for_conflicts(ip)]
-        }),
-        ("multicast-only", "answers only searches sent to the group (tailscale#3197); IGDv1", |ip| {
-            vec![profiles::answers_only_multicast(ip)]
-        }),
-        ("unicast-only", "answers only searches sent to --address:1900 (broken multicast); IGDv1", |ip| {
-            vec![profiles::answers_only_unicast(ip)]
-        }),
-        ("fritzbox-link-local", "LOCATION names --address, an fe80:: one, without a zone (FRITZ!Box); IGDv1", |ip| {
-            match ip {
-                IpAddr::V6(v6) if v6.is_unicast_link_local() => {
-                    vec![profiles::link_local_location(SocketAddrV6::new(v6, 0, 0, 0))]
-                }
-                _ => Vec::new(),
+const PROFILES: &[(&str, &str, MakeProfile)] = &[
+    ("another-port", "SSDP answers from a port of its own (TP-Link ER605's answer); IGDv1", |ip| {
+        vec![profiles::answers_from_another_port(ip)]
+    }),
+    (
+        "sagemcom-wfa",
+        "ssdp:all answered by a WFADevice only; the IGD (device 1) answers InternetGatewayDevice:1",
+        profiles::ssdp_all_finds_only_a_wfa_device,
+    ),
+    ("mikrotik-two-wans", "two WANIPConnections: the first Disconnected, the second 11.22.33.44", |ip| {
+        vec![profiles::mikrotik_two_wans(ip, ("Disconnected", ""), ("Connected", "11.22.33.44"))]
+    }),
+    ("huawei-dslforum", "only urn:dslforum-org names (a WANPPPConnection)", |ip| {
+        vec![profiles::huawei_dslforum_only(ip)]
+    }),
+    ("no-external-address", "connected, GetExternalIPAddress answers 0.0.0.0", |ip| {
+        vec![profiles::external_address_unspecified(ip)]
+    }),
+    ("leading-whitespace", "a tab and a newline before the description's <?xml", |ip| {
+        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Whitespace)]
+    }),
+    ("leading-bom", "a UTF-8 byte order mark before the description's <?xml", |ip| {
+        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::Bom)]
+    }),
+    ("leading-bom-whitespace", "a BOM, then whitespace, before the description's <?xml", |ip| {
+        vec![profiles::description_with_prefix_bytes(ip, DescriptionLead::BomAndWhitespace)]
+    }),
+    ("namespace-prefixes", "every description element prefixed ns0:", |ip| {
+        vec![profiles::description_with_namespace_prefixes(ip)]
+    }),
+    ("soap-prefix", "SOAP envelopes prefixed SOAP: (ARRIS)", |ip| vec![profiles::soap_envelope_prefix(ip, "SOAP")]),
+    ("soap-env-prefix", "SOAP envelopes prefixed SOAP-ENV: (TP-Link)", |ip| {
+        vec![profiles::soap_envelope_prefix(ip, "SOAP-ENV")]
+    }),
+    ("permanent-only", "725 OnlyPermanentLeasesSupported for any lease but 0 (MikroTik)", |ip| {
+        vec![profiles::permanent_leases_only(ip)]
+    }),
+    ("invalid-args-for-leases", "402 Invalid Args for any lease but 0, SOAP: envelopes (ARRIS)", |ip| {
+        vec![profiles::invalid_args_for_leases(ip)]
+    }),
+    ("action-failed-for-conflicts", "501 ActionFailed where 718 is meant (Linksys)", |ip| {
+        vec![profiles::action_failed_for_conflicts(ip)]
+    }),
+    ("multicast-only", "answers only searches sent to the group (tailscale#3197); IGDv1", |ip| {
+        vec![profiles::answers_only_multicast(ip)]
+    }),
+    ("unicast-only", "answers only searches sent to --address:1900 (broken multicast); IGDv1", |ip| {
+        vec![profiles::answers_only_unicast(ip)]
+    }),
+    (
+        "fritzbox-link-local",
+        "LOCATION names --address, an fe80:: one, without a zone (FRITZ!Box); IGDv1",
+        |ip| match ip {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+                vec![profiles::link_local_location(SocketAddrV6::new(v6, 0, 0, 0))]
             }
-        }),
-    ];
+            _ => Vec::new(),
+        },
+    ),
+    ("v6-firewall-off", "IPv6 firewall off: FirewallEnabled 0, pinhole actions 702 FirewallDisabled; IGDv2", |ip| {
+        vec![profiles::ipv6_firewall_off(ip)]
+    }),
+    ("v6-inbound-disallowed", "InboundPinholeAllowed 0: pinhole actions 703 InboundPinholeNotAllowed; IGDv2", |ip| {
+        vec![profiles::ipv6_inbound_pinholes_disallowed(ip)]
+    }),
+];
 
 /// Where `--held-port`'s mappings point: another computer on the LAN.
 const OTHER_CLIENT: &str = "10.1.2.3";
@@ -115,6 +123,10 @@ DEVICES:
     --address IP          first device's address (default 127.0.0.1); device i gets IP+i.
                           The addresses must already exist: nothing is configured. An
                           fe80:: address is on the --multicast interface (its scope)
+    --address6 IP         a dual-stack router: each device also on this IPv6 address
+                          (device i's at IP+i; a profile's all on IP), as a device of its
+                          own numbered after the others (same UUID, its own tables) that
+                          answers IPv6 searches; with --multicast both groups are joined
     --count N             number of devices (default 1)
     --http-port PORT      HTTP port of every device (default 0: any free port)
     --profile NAME        a real router's quirks (igd_sim::profiles; see PROFILES below):
@@ -179,6 +191,8 @@ then `READY`; runs until standard input closes, SIGTERM, or the duration ends.
 struct Options {
     mode: SsdpMode,
     address: IpAddr,
+    /// `--address6`: the devices' IPv6 side.
+    address6: Option<IpAddr>,
     count: usize,
     http_port: u16,
     kind: String,
@@ -378,6 +392,7 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
     let mut o = Options {
         mode: SsdpMode::Unicast("127.0.0.1:0".parse().expect("literal")),
         address: IpAddr::from([127, 0, 0, 1]),
+        address6: None,
         count: 1,
         http_port: 0,
         kind: "igd".into(),
@@ -426,6 +441,10 @@ fn parse(args: Vec<String>) -> Result<Option<Options>, String> {
             "--multicast" => multicast = Some(value()?),
             "--ipv6" => ipv6 = true,
             "--address" => o.address = number(&flag, &value()?)?,
+            "--address6" => match number(&flag, &value()?)? {
+                IpAddr::V6(v6) => o.address6 = Some(IpAddr::V6(v6)),
+                IpAddr::V4(v4) => return Err(format!("--address6 {v4}: not an IPv6 address")),
+            },
             "--count" => o.count = number(&flag, &value()?)?,
             "--http-port" => o.http_port = number(&flag, &value()?)?,
             "--kind" => o.kind = value()?,
@@ -514,10 +533,22 @@ fn build(o: &Options) -> Result<SimConfig, String> {
             devices
         }
     };
-    let scope = link_local_scope(o)?;
+    if let Some(base) = o.address6 {
+        let twins = devices
+            .iter_mut()
+            .enumerate()
+            .map(|(i, device)| {
+                let offset = if o.profile.is_some() { 0 } else { i };
+                let ip = nth_address(base, offset).ok_or("--address6 + --count runs past the last address")?;
+                let uuid = device.uuid.get_or_insert_with(|| igd_sim::default_uuid(i)).clone();
+                Ok(device.clone().with_uuid(uuid).at(SocketAddr::new(ip, device.addr.port())))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        devices.extend(twins);
+    }
     for device in &mut devices {
         if let SocketAddr::V6(v6) = &mut device.addr {
-            v6.set_scope_id(scope);
+            v6.set_scope_id(link_local_scope(*v6.ip(), &o.mode)?);
         }
         if let Some(ip) = &o.external_ip {
             device.soap.external_ip = ip.clone();
@@ -531,12 +562,12 @@ fn build(o: &Options) -> Result<SimConfig, String> {
     Ok(SimConfig { ssdp: o.mode.clone(), devices })
 }
 
-/// The scope of an `fe80::` `--address`: the `--multicast` interface's index (0 for any
-/// other address, or in unicast mode, where the address must name no interface).
-fn link_local_scope(o: &Options) -> Result<u32, String> {
-    match (&o.address, &o.mode) {
-        (IpAddr::V6(v6), SsdpMode::Multicast { interface, .. }) if v6.is_unicast_link_local() => {
-            igd_sim::interface_index(interface).map_err(|e| format!("--address {v6}: {e}"))
+/// The scope of a device's `fe80::` address: the `--multicast` interface's index (0 for
+/// any other address, or in unicast mode, where the address must name no interface).
+fn link_local_scope(ip: Ipv6Addr, mode: &SsdpMode) -> Result<u32, String> {
+    match mode {
+        SsdpMode::Multicast { interface, .. } if ip.is_unicast_link_local() => {
+            igd_sim::interface_index(interface).map_err(|e| format!("address {ip}: {e}"))
         }
         _ => Ok(0),
     }
@@ -691,6 +722,18 @@ mod tests {
         let scoped = std::net::SocketAddrV6::new("fe80::9".parse().unwrap(), 0, 0, lo.index.unwrap());
         assert_eq!(build(&o).unwrap().devices[0].addr, scoped.into());
         assert_eq!(held_mappings(41200, 2).len(), 4);
+        let o = parse(args("--unicast 127.0.0.1:0 --address 127.0.0.9 --address6 ::1 --profile v6-firewall-off"))
+            .unwrap()
+            .unwrap();
+        let devices = build(&o).unwrap().devices;
+        let addresses: Vec<IpAddr> = devices.iter().map(|d| d.addr.ip()).collect();
+        assert_eq!(addresses, ["127.0.0.9".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()], "a dual-stack router");
+        assert_eq!(devices[0].uuid, devices[1].uuid, "one router: one UUID");
+        assert_eq!(devices[1].soap.ipv6_firewall, Some(igd_sim::Ipv6Firewall::Off));
+        let o = parse(args("--unicast 127.0.0.1:0 --count 2 --address6 fd77::10")).unwrap().unwrap();
+        let twins: Vec<IpAddr> = build(&o).unwrap().devices.iter().skip(2).map(|d| d.addr.ip()).collect();
+        assert_eq!(twins, ["fd77::10".parse::<IpAddr>().unwrap(), "fd77::11".parse().unwrap()]);
+        assert!(parse(args("--unicast 127.0.0.1:0 --address6 10.0.0.1")).is_err());
         assert_eq!(one_field("a\tb\nc"), "a b c");
     }
 }

@@ -8,8 +8,8 @@
 //! and `select_test.go` at de9ec7ee25627e0e518f53c710a3fc3d947c86c1.
 
 use crate::spec::{
-    Arrival, ConnectionState, Content, DeviceSpec, HttpBehavior, IgdVersion, RawAnswer, SoapSpec, SsdpAnswer,
-    SsdpBehavior,
+    Arrival, ConnectionState, Content, DeviceSpec, HttpBehavior, IgdVersion, Ipv6Firewall, RawAnswer, SoapSpec,
+    SsdpAnswer, SsdpBehavior,
 };
 use std::net::IpAddr;
 
@@ -215,4 +215,28 @@ pub fn invalid_args_for_leases(ip: IpAddr) -> DeviceSpec {
 /// 069017e3348e8998ad585c86a5b7eba035d47006, "some routers return 501 action failed".
 pub fn action_failed_for_conflicts(ip: IpAddr) -> DeviceSpec {
     DeviceSpec::igd_v1().on_ip(ip).with_soap(SoapSpec { conflict_code: 501, ..SoapSpec::new(IgdVersion::V1) })
+}
+
+/// An IGDv2 router whose IPv6 firewall is off (`GetFirewallStatus`: `FirewallEnabled`
+/// 0): every pinhole action fails with 702 FirewallDisabled, as miniupnpd's `CheckStatus`
+/// answers (see [`Ipv6Firewall`] for the source); inbound IPv6 needs no pinhole there.
+/// What a router with its IPv6 firewall switched off in its settings would say: Debian's
+/// miniupnpd 2.3.1 has no option that makes it say so (the runtime flag
+/// `IPV6FCFWDISABLEDMASK` is never set), so the test bed cannot. Its IPv4 side works.
+pub fn ipv6_firewall_off(ip: IpAddr) -> DeviceSpec {
+    ipv6_firewall(ip, Ipv6Firewall::Off)
+}
+
+/// An IGDv2 router whose IPv6 firewall is on and lets no pinhole be opened
+/// (`InboundPinholeAllowed` 0): every pinhole action fails with 703
+/// InboundPinholeNotAllowed (miniupnpd's `CheckStatus` again; its flag
+/// `IPV6FCINBOUNDDISALLOWEDMASK` is never set by any option either). Its IPv4 side works.
+pub fn ipv6_inbound_pinholes_disallowed(ip: IpAddr) -> DeviceSpec {
+    ipv6_firewall(ip, Ipv6Firewall::NoInboundPinholes)
+}
+
+fn ipv6_firewall(ip: IpAddr, firewall: Ipv6Firewall) -> DeviceSpec {
+    DeviceSpec::igd_v2()
+        .on_ip(ip)
+        .with_soap(SoapSpec { ipv6_firewall: Some(firewall), ..SoapSpec::new(IgdVersion::V2) })
 }

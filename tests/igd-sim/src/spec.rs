@@ -443,6 +443,30 @@ pub struct SoapSpec {
     /// The namespace prefix of the SOAP envelope in answers and faults (miniupnpd: `s`;
     /// other stacks send `SOAP-ENV` or `SOAP`).
     pub envelope_prefix: String,
+    /// What the WANIPv6FirewallControl:1 service (in the IGDv2 description) says of the
+    /// router's IPv6 firewall; `None`: its actions are not emulated (401 Invalid Action).
+    pub ipv6_firewall: Option<Ipv6Firewall>,
+}
+
+/// A router's IPv6 firewall that lets no pinhole be made, as WANIPv6FirewallControl:1
+/// reports it: its state variables `FirewallEnabled` and `InboundPinholeAllowed`
+/// (ISO/IEC 29341-24-11 §5.3.1 and §5.3.2, the UPnP Forum's 2010 service document §2.3.1
+/// and §2.3.2), which `GetFirewallStatus` returns (§5.5.2; §2.5.1). Answered as miniupnpd does
+/// (miniupnp/miniupnp `miniupnpd/upnpsoap.c` at 0027ffaca52fe40f639ad2a4d4cf22c4460c6a79,
+/// `GetFirewallStatus` and `CheckStatus`): `AddPinhole`, `UpdatePinhole`,
+/// `DeletePinhole`, `CheckPinholeWorking` and `GetPinholePackets` fail with 702
+/// FirewallDisabled when the firewall is off, else with 703 InboundPinholeNotAllowed;
+/// `GetOutboundPinholeTimeout` fails with 702 when it is off, else with 501 (miniupnpd
+/// does not implement it). A working firewall with a pinhole table is not emulated: the
+/// test bed's real miniupnpd is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ipv6Firewall {
+    /// `FirewallEnabled` 0, `InboundPinholeAllowed` 1: no firewall, inbound IPv6 already
+    /// reaches every host.
+    Off,
+    /// `FirewallEnabled` 1, `InboundPinholeAllowed` 0: the firewall drops inbound IPv6
+    /// and lets no control point open it.
+    NoInboundPinholes,
 }
 
 /// What one connection service (one control URL path) of a multi-WAN device answers.
@@ -489,6 +513,7 @@ impl SoapSpec {
             refuse_leases: None,
             conflict_code: 718,
             envelope_prefix: "s".to_string(),
+            ipv6_firewall: None,
         }
     }
 }

@@ -36,8 +36,10 @@ pub(crate) struct SsdpDevice {
 }
 
 /// Opens the receiving sockets, each with how the searches it gets arrive: in unicast
-/// mode the one address; in multicast mode a socket bound to the group (it gets only what
-/// is sent to the group) and one on port 1900 of each device address (what is sent there).
+/// mode the one address; in multicast mode a socket bound to each group (it gets only what
+/// is sent to the group: `ipv6`'s, and the other family's too when a device has an
+/// address of that family) and one on port 1900 of each device address (what is sent
+/// there).
 pub(crate) fn open(mode: &SsdpMode, device_addrs: &[SocketAddr]) -> io::Result<Vec<(UdpSocket, Arrival)>> {
     match mode {
         SsdpMode::Unicast(addr) => {
@@ -47,8 +49,11 @@ pub(crate) fn open(mode: &SsdpMode, device_addrs: &[SocketAddr]) -> io::Result<V
         }
         SsdpMode::Multicast { interface, ipv6 } => {
             let mut sockets = vec![(open_multicast(interface, *ipv6)?, Arrival::Multicast)];
+            if device_addrs.iter().any(|a| a.is_ipv6() != *ipv6) {
+                sockets.push((open_multicast(interface, !*ipv6)?, Arrival::Multicast));
+            }
             let mut bound: Vec<SocketAddr> = Vec::new();
-            for addr in device_addrs.iter().filter(|a| a.is_ipv6() == *ipv6) {
+            for addr in device_addrs {
                 let mut at = *addr;
                 at.set_port(SSDP_PORT);
                 if !bound.contains(&at) {
@@ -257,7 +262,9 @@ fn on_datagram(
     });
     let Some(st) = st.filter(|st| is_search && !st.is_empty()) else { return };
     let now = Instant::now();
-    for (index, device) in devices.iter().enumerate() {
+    // A device answers the searches of its own address family (a dual-stack router's
+    // IPv4 and IPv6 sides are two devices).
+    for (index, device) in devices.iter().enumerate().filter(|(_, d)| d.http_addr.is_ipv4() == from.is_ipv4()) {
         let mut push = |due: Instant, what: Outgoing| {
             let floods = jobs.iter().filter(|j| matches!(j.what, Outgoing::Flood { .. })).count();
             let is_flood = matches!(what, Outgoing::Flood { .. });
