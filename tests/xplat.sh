@@ -133,6 +133,23 @@ fi
 setup_s=$((SECONDS - t_setup))
 log "chroot ready: $(in_chroot rustc --version) ($setup_s s)"
 
+# Cargo tells what to rebuild by file times, and every checkout is mounted at /src over
+# one build output: another checkout's files, older than that output, were taken as up
+# to date (seen: a stale igd-sim, a test binary looking for its fixtures in the other
+# checkout). So when the checkout is not the one built last, the workspace's own crates
+# are cleaned for every target (their dependencies stay built).
+if [[ $(cat "$CACHE/.xplat-checkout" 2>/dev/null) != "$ROOT" ]]; then
+  members=(-p upnp-core -p upnp-cli -p godot-upnp -p igd-sim -p igd-tests)
+  for dir in "$R"/target/*/; do
+    t=${dir%/}; t=${t##*/}
+    case $t in
+      debug) in_chroot cargo clean --quiet "${members[@]}" ;;
+      *-*) in_chroot cargo clean --quiet --target "$t" "${members[@]}" ;;
+    esac || die "cannot clean the last checkout's crates from $R/target"
+  done
+  echo "$ROOT" >"$CACHE/.xplat-checkout"
+fi
+
 # The loopback-only namespace the test binaries run in.
 ip netns del "$NS_T" 2>/dev/null
 ip netns add "$NS_T" && ip -n "$NS_T" link set lo up || die "cannot make namespace $NS_T"
