@@ -140,6 +140,15 @@ func _start_pinholes(p: int, method: String, discover_timeout := 0) -> Dictionar
 	return {"node": node, "seen": seen, "pinholes": pinholes, "listener": listener}
 
 
+## Checks that `run` (_start_pinholes) completed and reported exactly one pinhole per
+## protocol for `address`:`p`.
+func _check_reported(run: Dictionary, address: String, p: int, method: String) -> void:
+	check_eq(run.seen.get("completed"), 0, "upnp_completed")
+	var got: Array = run.pinholes.list.duplicate()
+	got.sort()
+	check_eq(got, [[address, p, "TCP", method], [address, p, "UDP", method]], "pinholes")
+
+
 ## Stops the node of `run` (_start_pinholes) and checks its pinholes are gone: the
 ## router's rules, and what the WAN host sends to `address`.
 func _stop_pinholes(run: Dictionary, p: int, address: String) -> void:

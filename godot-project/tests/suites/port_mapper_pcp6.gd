@@ -23,12 +23,7 @@ func test_pcp_pinholes_until_stop() -> void:
 	# Nothing answers the IPv6 search: the lookup waits discover_timeout before asking PCP.
 	var run := await _start_pinholes(p, PCP_PINHOLE, 500)
 	var node: Node = run.node
-	var seen: Dictionary = run.seen
-	var pinholes: Dictionary = run.pinholes
-	check_eq(seen.get("completed"), 0, "upnp_completed")
-	var got: Array = pinholes.list.duplicate()
-	got.sort()
-	check_eq(got, [[client6, p, "TCP", PCP_PINHOLE], [client6, p, "UDP", PCP_PINHOLE]], "pinholes")
+	_check_reported(run, client6, p, PCP_PINHOLE)
 	check_eq(
 		node.get_status_text(),
 		(

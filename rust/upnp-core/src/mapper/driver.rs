@@ -5,7 +5,7 @@
 
 use super::find::{self, Finder};
 use super::ownership::{Change, Key, Ledger};
-use super::policy::{FoundPinholes, Job, PinholeRoute, Policy, Reply, Request};
+use super::policy::{FoundPinholes, Job, Policy, Reply, Request};
 use super::{Event, MapperConfig, Shared, Status};
 use crate::error::Error;
 use crate::gateway::ACTION_TIMEOUT;
@@ -207,7 +207,7 @@ fn perform(context: &Context, request: &Request) -> Reply {
                 .map(Reply::Done),
         ),
         Request::FindPinholes if context.shared.stop.load(Ordering::Relaxed) => {
-            Reply::Pinholes(FoundPinholes { route: PinholeRoute::None, addresses: Vec::new() })
+            Reply::Pinholes(FoundPinholes::nothing())
         }
         Request::FindPinholes => {
             // A copy: the gateway's search must not wait for this one.
@@ -280,7 +280,7 @@ fn failed(request: &Request, error: Error) -> Reply {
             Reply::Pmp(Err(error))
         }
         Request::Stun(..) => Reply::Stun(Err(error)),
-        Request::FindPinholes => Reply::Pinholes(FoundPinholes { route: PinholeRoute::None, addresses: Vec::new() }),
+        Request::FindPinholes => Reply::Pinholes(FoundPinholes::nothing()),
         Request::AddPinhole(..) => Reply::PinholeId(Err(error)),
     }
 }

@@ -167,7 +167,7 @@ pub fn find_pinholes(options: &DiscoverOptions) -> FoundPinholes {
     );
     addresses.truncate(MAX_PINHOLE_ADDRESSES);
     if addresses.is_empty() {
-        return FoundPinholes { route: PinholeRoute::None, addresses };
+        return FoundPinholes::nothing();
     }
     let mut v6 = options.clone();
     v6.socket.ipv6 = true;

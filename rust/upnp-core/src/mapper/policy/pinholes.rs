@@ -50,6 +50,14 @@ pub struct FoundPinholes {
     pub addresses: Vec<Ipv6Addr>,
 }
 
+impl FoundPinholes {
+    /// Nothing to open pinholes through, or for (no IPv6 router, no address, or asked
+    /// while stopping).
+    pub fn nothing() -> FoundPinholes {
+        FoundPinholes { route: PinholeRoute::None, addresses: Vec::new() }
+    }
+}
+
 /// The pinholes' state.
 #[derive(Debug, Default)]
 pub(super) struct V6 {
